@@ -1,0 +1,40 @@
+// The live stream for an api process apart from the gateway: an MQTT
+// subscription to `$fleet/live/#` on the gateway's broker, never shared memory.
+import mqtt from 'mqtt'
+import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import type { Logger } from 'pino'
+import { INTERNAL_CLIENT_PREFIX, INTERNAL_USERNAME, LIVE_TOPIC_FILTER, parseLiveTopic } from '../../schemas/topics.js'
+import type { LiveMessage, LiveSource } from '../../schemas/live.js'
+
+export function createMqttLiveSource (url: string, token: string, log: Logger): LiveSource & { connected: () => boolean } {
+  const ee = new EventEmitter()
+  ee.setMaxListeners(0)
+  const client = mqtt.connect(url, {
+    clientId: INTERNAL_CLIENT_PREFIX + randomBytes(6).toString('hex'),
+    username: INTERNAL_USERNAME,
+    password: token,
+    protocolVersion: 4,
+    clean: true,
+    reconnectPeriod: 1000
+  })
+  client.on('connect', () => {
+    log.info({ url }, 'live stream connected')
+    client.subscribe(LIVE_TOPIC_FILTER, { qos: 0 }, err => { if (err) log.error({ err }, 'live subscribe failed') })
+  })
+  client.on('error', err => log.warn({ err }, 'live stream error'))
+  client.on('message', (topic, payload) => {
+    const t = parseLiveTopic(topic)
+    if (!t) return
+    try {
+      ee.emit('msg', { kind: t.kind, vehicleId: t.vehicleId, items: JSON.parse(payload.toString()) } as LiveMessage)
+    } catch (err) {
+      log.warn({ err, topic }, 'bad live message')
+    }
+  })
+  return {
+    subscribe (fn) { ee.on('msg', fn); return () => { ee.off('msg', fn) } },
+    connected: () => client.connected,
+    async close () { await client.endAsync(true) }
+  }
+}

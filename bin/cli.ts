@@ -1,0 +1,81 @@
+// fleetgate <command>: the operators' one CLI.
+import { loadConfig, ConfigError } from '../schemas/config.js'
+import { createLogger } from './logger.js'
+import { issueToken, revokeToken } from '../gateway/src/broker/device-registry.js'
+
+const USAGE = `usage: fleetgate <command>
+
+  start              QuestDB (managed unless QUESTDB_*_URL are set), gateway and api in one process
+  gateway            the gateway alone (MQTT in, QuestDB out)
+  api                the api alone (history, live feed via the gateway's broker)
+  simulate [opts]    a simulated fleet (fleetgate simulate --help)
+  token <vehicleId>  issue (or rotate) a vehicle's device token and print it
+  revoke <vehicleId> revoke a vehicle's token; connected sessions are closed
+
+Configuration comes from environment variables; see README.md.`
+
+type Closer = () => Promise<void>
+
+function onSignals (log: { info: (o: object, m: string) => void, error: (o: object, m: string) => void }, close: Closer): void {
+  let closing = false
+  const handler = (signal: NodeJS.Signals): void => {
+    if (closing) return
+    closing = true
+    log.info({ signal }, 'shutting down')
+    close().then(() => process.exit(0), err => { log.error({ err }, 'shutdown failed'); process.exit(1) })
+  }
+  process.on('SIGINT', handler)
+  process.on('SIGTERM', handler)
+}
+
+async function run (argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv
+  if (cmd === 'simulate') {
+    const { main } = await import('../simulator/src/cli.js')
+    return await main(rest)
+  }
+  if (cmd === 'token' || cmd === 'revoke') {
+    const id = rest[0]
+    if (!id) { process.stderr.write(`usage: fleetgate ${cmd} <vehicleId>\n`); return 2 }
+    const config = loadConfig()
+    if (cmd === 'token') process.stdout.write(issueToken(config.DATA_DIR, id) + '\n')
+    else { revokeToken(config.DATA_DIR, id); process.stdout.write(`revoked ${id}\n`) }
+    return 0
+  }
+  if (cmd !== 'start' && cmd !== 'gateway' && cmd !== 'api') {
+    process.stderr.write(USAGE + '\n')
+    return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2
+  }
+  const config = loadConfig()
+  const log = createLogger(config.LOG_LEVEL)
+  const { runGateway } = await import('../gateway/src/main.js')
+  const { runApi } = await import('../api/src/main.js')
+  if (cmd === 'gateway') {
+    const gw = await runGateway(config, log)
+    onSignals(log, gw.close)
+    log.info({ ...gw.gateway.addresses }, 'fleetgate gateway up')
+  } else if (cmd === 'api') {
+    const api = await runApi(config, log)
+    onSignals(log, api.close)
+    log.info({ http: api.url }, 'fleetgate api up')
+  } else {
+    const gw = await runGateway(config, log)
+    let api
+    try {
+      api = await runApi(config, log, { questdb: gw.questdb, live: gw.gateway.live, brokerReady: () => !gw.gateway.broker.aedes.closed })
+    } catch (err) {
+      await gw.close()
+      throw err
+    }
+    const apiRef = api
+    onSignals(log, async () => { await apiRef.close(); await gw.close() })
+    log.info({ http: api.url, live: api.url.replace(/^http/, 'ws') + '/api/v1/live', ...gw.gateway.addresses, questdb: gw.questdb.httpUrl }, 'fleetgate up')
+  }
+  return -1
+}
+
+run(process.argv.slice(2)).then(code => { if (code >= 0) process.exitCode = code }, err => {
+  if (err instanceof ConfigError) process.stderr.write(err.message + '\n')
+  else process.stderr.write(String((err as Error)?.stack ?? err) + '\n')
+  process.exit(1)
+})

@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// npx fleetgate <command>: runs bin/cli.ts through tsx's loader.
+import { register } from 'tsx/esm/api'
+register()
+await import('./cli.ts')

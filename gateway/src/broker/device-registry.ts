@@ -1,0 +1,114 @@
+// Device tokens. A token is 256 random bits shown once; the registry keeps only
+// its SHA-256 (a fast hash is enough for a secret of that entropy, and keeps a
+// reconnect storm of 10,000 vehicles at microseconds each, never a database
+// round trip). The registry is an append-only JSON-lines file in DATA_DIR,
+// loaded into memory and followed while the gateway runs, so `fleetgate token`
+// and `fleetgate revoke` take effect without a restart.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, unwatchFile, watchFile } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { isVehicleId } from '../../../schemas/topics.js'
+
+export const REGISTRY_FILE = 'devices.jsonl'
+
+type Line = { op: 'issue', vehicle_id: string, sha256: string, at: string } | { op: 'revoke', vehicle_id: string, at: string }
+
+export interface DeviceRegistry {
+  verify: (vehicleId: string, token: string) => boolean
+  has: (vehicleId: string) => boolean
+  size: () => number
+  /** Re-reads what was appended since the last read; returns the vehicles revoked by it. */
+  refresh: () => string[]
+  /** Follows the file; calls onRevoke for vehicles revoked meanwhile. */
+  watch: (onRevoke: (vehicleId: string) => void, intervalMs?: number) => void
+  close: () => void
+}
+
+export function hashToken (token: string): Buffer {
+  return createHash('sha256').update(token).digest()
+}
+
+export function registryPath (dataDir: string): string {
+  return join(dataDir, REGISTRY_FILE)
+}
+
+function append (dataDir: string, line: Line): void {
+  const file = registryPath(dataDir)
+  mkdirSync(dirname(file), { recursive: true })
+  appendFileSync(file, JSON.stringify(line) + '\n', { mode: 0o600 })
+}
+
+/** Issues (or rotates) a vehicle's token; prints nothing, returns the token. */
+export function issueToken (dataDir: string, vehicleId: string): string {
+  if (!isVehicleId(vehicleId)) throw new Error(`invalid vehicle id: must match ^[A-Za-z0-9_-]{1,64}$`)
+  const token = 'fgt_' + randomBytes(32).toString('base64url')
+  append(dataDir, { op: 'issue', vehicle_id: vehicleId, sha256: hashToken(token).toString('hex'), at: new Date().toISOString() })
+  return token
+}
+
+export function revokeToken (dataDir: string, vehicleId: string): void {
+  if (!isVehicleId(vehicleId)) throw new Error(`invalid vehicle id: must match ^[A-Za-z0-9_-]{1,64}$`)
+  append(dataDir, { op: 'revoke', vehicle_id: vehicleId, at: new Date().toISOString() })
+}
+
+export function openDeviceRegistry (dataDir: string): DeviceRegistry {
+  const file = registryPath(dataDir)
+  const hashes = new Map<string, Buffer>()
+  let offset = 0
+  let rest = ''
+  let watching = false
+
+  function refresh (): string[] {
+    const revoked: string[] = []
+    if (!existsSync(file)) return revoked
+    const fd = openSync(file, 'r')
+    try {
+      const size = fstatSync(fd).size
+      if (size < offset) { offset = 0; rest = ''; hashes.clear() }
+      const buf = Buffer.alloc(Math.max(0, size - offset))
+      let read = 0
+      while (read < buf.length) {
+        const n = readSync(fd, buf, read, buf.length - read, offset + read)
+        if (n === 0) break
+        read += n
+      }
+      offset += read
+      const text = rest + buf.subarray(0, read).toString('utf8')
+      const lines = text.split('\n')
+      rest = lines.pop() ?? ''
+      for (const l of lines) {
+        if (!l.trim()) continue
+        let line: Line
+        try { line = JSON.parse(l) as Line } catch { continue }
+        if (!isVehicleId(line.vehicle_id)) continue
+        if (line.op === 'issue') hashes.set(line.vehicle_id, Buffer.from(line.sha256, 'hex'))
+        else if (line.op === 'revoke') { hashes.delete(line.vehicle_id); revoked.push(line.vehicle_id) }
+      }
+    } finally {
+      closeSync(fd)
+    }
+    return revoked
+  }
+
+  refresh()
+  return {
+    verify (vehicleId, token) {
+      const want = hashes.get(vehicleId)
+      if (!want || typeof token !== 'string' || token.length > 256) return false
+      return timingSafeEqual(want, hashToken(token))
+    },
+    has: id => hashes.has(id),
+    size: () => hashes.size,
+    refresh,
+    watch (onRevoke, intervalMs = 500) {
+      watching = true
+      watchFile(file, { interval: intervalMs, persistent: false }, () => {
+        for (const id of refresh()) if (!hashes.has(id)) onRevoke(id)
+      })
+    },
+    close () {
+      if (watching) unwatchFile(file)
+      watching = false
+    }
+  }
+}

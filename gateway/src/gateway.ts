@@ -1,0 +1,121 @@
+// buildGateway: wiring only. Creates the tables, the writer, the pipeline and
+// the broker, listens, and returns close() that shuts down in reverse order.
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import type { Config } from '../../schemas/config.js'
+import { createLocalLiveBus, type LiveBus } from '../../schemas/live.js'
+import { createFleetBroker, type Addresses, type FleetBroker } from './broker/broker.js'
+import { openDeviceRegistry, type DeviceRegistry } from './broker/device-registry.js'
+import { createValidators } from './ingest/validate.js'
+import { createToRows } from './ingest/to-rows.js'
+import { createMonotonicClock } from './ingest/timestamps.js'
+import { createPipeline } from './ingest/pipeline.js'
+import { createIlpEncoder } from './questdb/ilp-encoder.js'
+import { createIlpWriter, type IlpWriter } from './questdb/ilp-writer.js'
+import { createTables } from './questdb/tables.js'
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
+
+export interface GatewayDeps {
+  log: Logger
+  questdbHttpUrl: string
+  live?: LiveBus
+  metrics?: GatewayMetrics
+}
+
+export interface Gateway {
+  addresses: Addresses
+  broker: FleetBroker
+  registry: DeviceRegistry
+  writer: IlpWriter
+  live: LiveBus
+  metrics: GatewayMetrics
+  internalToken: string
+  close: () => Promise<void>
+}
+
+/** The secret a separate api process uses to follow the live stream. */
+export function internalToken (config: Config): string {
+  if (config.INTERNAL_TOKEN) return config.INTERNAL_TOKEN
+  const file = join(config.DATA_DIR, 'internal.token')
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim()
+  mkdirSync(config.DATA_DIR, { recursive: true })
+  const token = randomBytes(24).toString('base64url')
+  writeFileSync(file, token + '\n', { mode: 0o600 })
+  return token
+}
+
+export async function buildGateway (config: Config, deps: GatewayDeps): Promise<Gateway> {
+  const log = deps.log
+  const metrics = deps.metrics ?? createGatewayMetrics()
+  const live = deps.live ?? createLocalLiveBus()
+  mkdirSync(config.DATA_DIR, { recursive: true })
+
+  await createTables(deps.questdbHttpUrl, config.RETENTION_DAYS)
+
+  const writer = createIlpWriter({
+    httpUrl: deps.questdbHttpUrl,
+    log: log.child({ part: 'ilp-writer' }),
+    flushIntervalMs: config.ILP_FLUSH_INTERVAL_MS,
+    maxBatchBytes: config.ILP_BATCH_MAX_BYTES,
+    onFlush ({ ok, bytes, ms }) {
+      metrics.ilpBatches.inc({ outcome: ok ? 'ok' : 'error' })
+      metrics.ilpFlushSeconds.observe(ms / 1000)
+      if (ok) metrics.ilpBytes.inc(bytes)
+      else metrics.questdbErrors.inc()
+      metrics.pendingBytes.set(writer.pendingBytes())
+    }
+  })
+
+  const toRows = createToRows(createValidators(), {
+    maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
+    maxBatch: config.MAX_BATCH,
+    retentionDays: config.RETENTION_DAYS
+  }, createMonotonicClock())
+  const pipeline = createPipeline({ toRows, encoder: createIlpEncoder(), sink: writer, live, metrics })
+
+  const registry = openDeviceRegistry(config.DATA_DIR)
+  const token = internalToken(config)
+  const broker = createFleetBroker({
+    log: log.child({ part: 'broker' }),
+    registry,
+    internalToken: token,
+    pipeline,
+    toRows,
+    live,
+    metrics,
+    overloaded: () => writer.pendingBytes() > config.SPOOL_MAX_BYTES
+  })
+  registry.watch(vehicleId => {
+    log.info({ vehicleId }, 'token revoked, disconnecting')
+    broker.disconnect(vehicleId)
+  })
+
+  const addresses = await broker.listen({
+    host: config.MQTT_HOST,
+    port: config.MQTT_PORT,
+    wsPort: config.MQTT_WS_PORT,
+    tlsPort: config.MQTT_TLS_PORT,
+    tlsCertFile: config.TLS_CERT_FILE,
+    tlsKeyFile: config.TLS_KEY_FILE
+  })
+  log.info({ ...addresses, ackMode: config.ACK_MODE, devices: registry.size() }, 'gateway listening')
+
+  let closing: Promise<void> | undefined
+  async function close (): Promise<void> {
+    closing ??= (async () => {
+      const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS
+      broker.stopAccepting()
+      // let publishes already waiting for durability get their PUBACK
+      while (broker.inflight() > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+      await broker.close()
+      await writer.close(Math.max(0, deadline - Date.now()))
+      registry.close()
+      log.info('gateway closed')
+    })()
+    return await closing
+  }
+
+  return { addresses, broker, registry, writer, live, metrics, internalToken: token, close }
+}

@@ -1,0 +1,67 @@
+// Accepted payload -> rows -> ILP -> durable sink, and accepted rows -> live bus.
+// `ingest` resolves when its rows are durable in the sense of ACK_MODE: that is
+// the moment a QoS 1 PUBACK may be sent.
+import type { TopicKind } from '../../../schemas/topics.js'
+import type { LiveBus, Position, LiveEvent } from '../../../schemas/live.js'
+import { microsToIso } from './timestamps.js'
+import type { Rows, RejectionRow, ToRows } from './to-rows.js'
+import { emptyRows } from './to-rows.js'
+import type { IlpEncoder } from '../questdb/ilp-encoder.js'
+import type { GatewayMetrics } from '../metrics.js'
+
+export interface DurableSink {
+  write: (chunk: Buffer) => Promise<void>
+}
+
+export interface Pipeline {
+  ingest: (vehicleId: string, kind: TopicKind, topic: string, payload: Buffer) => Promise<Rows>
+  quarantine: (row: RejectionRow) => Promise<void>
+}
+
+export function createPipeline (deps: { toRows: ToRows, encoder: IlpEncoder, sink: DurableSink, live: LiveBus, metrics: GatewayMetrics }): Pipeline {
+  const { toRows, encoder, sink, live, metrics } = deps
+
+  function publishLive (rows: Rows): void {
+    if (rows.readings.length > 0) {
+      const first = rows.readings[0] as Rows['readings'][number]
+      const items: Position[] = rows.readings.map(r => ({ ...r.reading, vehicle_id: r.vehicleId, ts: microsToIso(r.tsUs) }))
+      live.publish({ kind: 'telemetry', vehicleId: first.vehicleId, items })
+    }
+    if (rows.events.length > 0) {
+      const first = rows.events[0] as Rows['events'][number]
+      const items: LiveEvent[] = rows.events.map(r => ({ ...r.event, vehicle_id: r.vehicleId, ts: microsToIso(r.tsUs) }))
+      live.publish({ kind: 'events', vehicleId: first.vehicleId, items })
+    }
+    for (const s of rows.status) {
+      live.publish({ kind: 'status', vehicleId: s.vehicleId, items: [{ vehicle_id: s.vehicleId, ts: microsToIso(s.tsUs), online: s.online }] })
+    }
+  }
+
+  function count (kind: TopicKind, rows: Rows): void {
+    const n = rows.readings.length + rows.events.length + rows.status.length
+    metrics.received.inc({ kind }, n + rows.rejections.length)
+    if (rows.readings.length) metrics.accepted.inc({ kind: 'telemetry' }, rows.readings.length)
+    if (rows.events.length) metrics.accepted.inc({ kind: 'events' }, rows.events.length)
+    if (rows.status.length) metrics.accepted.inc({ kind: 'status' }, rows.status.length)
+    for (const r of rows.rejections) metrics.rejected.inc({ reason: r.reason })
+  }
+
+  return {
+    async ingest (vehicleId, kind, topic, payload) {
+      const rows = toRows(vehicleId, kind, topic, payload)
+      count(kind, rows)
+      const chunk = encoder.encode(rows)
+      const durable = chunk ? sink.write(chunk) : Promise.resolve()
+      publishLive(rows)
+      await durable
+      return rows
+    },
+    async quarantine (row) {
+      metrics.rejected.inc({ reason: row.reason })
+      const rows = emptyRows()
+      rows.rejections.push(row)
+      const chunk = encoder.encode(rows)
+      if (chunk) await sink.write(chunk)
+    }
+  }
+}

@@ -1,0 +1,130 @@
+// One MQTT payload in, rows out: accepted readings and events, and a rejection
+// with its reason for everything else. Pure: no I/O, no clock of its own.
+import type { Reading, VehicleEvent, RejectionReason } from '../../../schemas/types.js'
+import type { TopicKind } from '../../../schemas/topics.js'
+import { describeErrors, type Validators } from './validate.js'
+import { toEpochMicros } from './timestamps.js'
+
+export const MAX_FUTURE_MS = 5 * 60 * 1000
+export const MAX_REJECTED_PAYLOAD = 4096
+export const MAX_EVENT_DATA = 4096
+
+export interface ReadingRow { vehicleId: string, tsUs: number, receivedUs: number, reading: Reading }
+export interface EventRow { vehicleId: string, tsUs: number, receivedUs: number, event: VehicleEvent, data: string | null }
+export interface StatusRow { vehicleId: string, tsUs: number, online: boolean }
+export interface RejectionRow { vehicleId: string, receivedUs: number, topic: string, reason: RejectionReason, detail: string, payload: string }
+
+export interface Rows {
+  readings: ReadingRow[]
+  events: EventRow[]
+  status: StatusRow[]
+  rejections: RejectionRow[]
+}
+
+export interface Limits {
+  maxPayloadBytes: number
+  maxBatch: number
+  retentionDays: number
+}
+
+export interface ToRows {
+  (vehicleId: string, kind: TopicKind, topic: string, payload: Buffer): Rows
+  reject: (vehicleId: string, topic: string, reason: RejectionReason, detail: string, payload: Buffer | string) => RejectionRow
+}
+
+export function emptyRows (): Rows {
+  return { readings: [], events: [], status: [], rejections: [] }
+}
+
+function clip (payload: Buffer | string): string {
+  const text = typeof payload === 'string' ? payload : payload.subarray(0, MAX_REJECTED_PAYLOAD).toString('utf8')
+  return text.length > MAX_REJECTED_PAYLOAD ? text.slice(0, MAX_REJECTED_PAYLOAD) : text
+}
+
+/**
+ * @param clock strictly increasing microseconds (received time; keys rejections)
+ */
+export function createToRows (validators: Validators, limits: Limits, clock: () => number): ToRows {
+  const retentionUs = limits.retentionDays * 86400 * 1e6
+
+  function reject (vehicleId: string, topic: string, reason: RejectionReason, detail: string, payload: Buffer | string): RejectionRow {
+    return { vehicleId, receivedUs: clock(), topic, reason, detail, payload: clip(payload) }
+  }
+
+  function checkTime (tsUs: number, receivedUs: number): [RejectionReason, string] | null {
+    if (Number.isNaN(tsUs)) return ['schema', '/ts is not a real instant']
+    if (tsUs > receivedUs + MAX_FUTURE_MS * 1000) return ['future_ts', `/ts is more than ${MAX_FUTURE_MS / 60000} minutes ahead of the server clock`]
+    if (tsUs < receivedUs - retentionUs) return ['too_old', `/ts is older than the retention window of ${limits.retentionDays} days`]
+    return null
+  }
+
+  const toRows = function toRows (vehicleId: string, kind: TopicKind, topic: string, payload: Buffer): Rows {
+    const rows = emptyRows()
+    if (payload.length > limits.maxPayloadBytes) {
+      rows.rejections.push(reject(vehicleId, topic, 'too_large', `payload of ${payload.length} bytes exceeds the limit of ${limits.maxPayloadBytes}`, payload))
+      return rows
+    }
+    if (kind === 'status') {
+      const text = payload.toString('utf8').trim()
+      if (text === 'online' || text === 'offline') {
+        rows.status.push({ vehicleId, tsUs: clock(), online: text === 'online' })
+      } else {
+        rows.rejections.push(reject(vehicleId, topic, 'schema', 'status must be "online" or "offline"', payload))
+      }
+      return rows
+    }
+    let doc: unknown
+    try {
+      doc = JSON.parse(payload.toString('utf8'))
+    } catch (err) {
+      // RangeError from absurd nesting lands here too
+      rows.rejections.push(reject(vehicleId, topic, 'invalid_json', (err as Error).message.slice(0, 200), payload))
+      return rows
+    }
+    const batch = Array.isArray(doc)
+    const items: unknown[] = batch ? doc as unknown[] : [doc]
+    if (items.length > limits.maxBatch) {
+      rows.rejections.push(reject(vehicleId, topic, 'batch_too_large', `batch of ${items.length} items exceeds the limit of ${limits.maxBatch}`, payload))
+      return rows
+    }
+    const receivedUs = clock()
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]
+      const at = batch ? `[${i}]` : ''
+      const itemPayload = (): string => batch ? clip(JSON.stringify(item) ?? 'undefined') : clip(payload)
+      if (kind === 'telemetry') {
+        if (!validators.reading(item)) {
+          rows.rejections.push(reject(vehicleId, topic, 'schema', at + describeErrors(validators.reading.errors), itemPayload()))
+          continue
+        }
+        const tsUs = toEpochMicros(item.ts)
+        const bad = checkTime(tsUs, receivedUs)
+        if (bad) {
+          rows.rejections.push(reject(vehicleId, topic, bad[0], at + bad[1], itemPayload()))
+          continue
+        }
+        rows.readings.push({ vehicleId, tsUs, receivedUs, reading: item })
+      } else {
+        if (!validators.event(item)) {
+          rows.rejections.push(reject(vehicleId, topic, 'schema', at + describeErrors(validators.event.errors), itemPayload()))
+          continue
+        }
+        const data = item.data === undefined ? null : JSON.stringify(item.data)
+        if (data !== null && Buffer.byteLength(data) > MAX_EVENT_DATA) {
+          rows.rejections.push(reject(vehicleId, topic, 'schema', `${at}/data is larger than ${MAX_EVENT_DATA} bytes`, itemPayload()))
+          continue
+        }
+        const tsUs = toEpochMicros(item.ts)
+        const bad = checkTime(tsUs, receivedUs)
+        if (bad) {
+          rows.rejections.push(reject(vehicleId, topic, bad[0], at + bad[1], itemPayload()))
+          continue
+        }
+        rows.events.push({ vehicleId, tsUs, receivedUs, event: item, data })
+      }
+    }
+    return rows
+  } as ToRows
+  toRows.reject = reject
+  return toRows
+}

@@ -1,0 +1,25 @@
+// Prometheus metrics of the gateway, one registry per gateway instance (tests
+// build several in one process).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export function createGatewayMetrics (opts: { defaults?: boolean } = {}) {
+  const registry = new Registry()
+  if (opts.defaults) collectDefaultMetrics({ register: registry, prefix: 'fleetgate_gateway_' })
+  const r = { registers: [registry] }
+  return {
+    registry,
+    connected: new Gauge({ name: 'fleetgate_mqtt_connected_clients', help: 'Connected MQTT clients (vehicles and internal)', ...r }),
+    refused: new Counter({ name: 'fleetgate_mqtt_refused_total', help: 'Connections and publishes refused, by reason', labelNames: ['reason'], ...r }),
+    received: new Counter({ name: 'fleetgate_readings_received_total', help: 'Readings and events received (items, after batch split)', labelNames: ['kind'], ...r }),
+    accepted: new Counter({ name: 'fleetgate_readings_accepted_total', help: 'Items accepted, by kind', labelNames: ['kind'], ...r }),
+    rejected: new Counter({ name: 'fleetgate_readings_rejected_total', help: 'Items quarantined, by reason', labelNames: ['reason'], ...r }),
+    ilpBatches: new Counter({ name: 'fleetgate_ilp_batches_total', help: 'ILP requests to QuestDB, by outcome', labelNames: ['outcome'], ...r }),
+    ilpBytes: new Counter({ name: 'fleetgate_ilp_bytes_total', help: 'ILP bytes confirmed by QuestDB', ...r }),
+    ilpFlushSeconds: new Histogram({ name: 'fleetgate_ilp_flush_seconds', help: 'ILP request latency', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], ...r }),
+    questdbErrors: new Counter({ name: 'fleetgate_questdb_errors_total', help: 'Failed QuestDB requests', ...r }),
+    pubackSeconds: new Histogram({ name: 'fleetgate_puback_wait_seconds', help: 'Time a QoS 1 publish waited for durability before PUBACK', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30], ...r }),
+    pendingBytes: new Gauge({ name: 'fleetgate_unconfirmed_bytes', help: 'Bytes accepted but not yet confirmed by QuestDB', ...r })
+  }
+}
+
+export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>

@@ -1,0 +1,38 @@
+// Configuration from environment variables, validated once against
+// config.schema.json; a bad value fails the start naming the variable.
+import { Ajv } from 'ajv'
+import configSchema from './config.schema.json' with { type: 'json' }
+import type { Config } from './types.js'
+
+export type { Config }
+
+export class ConfigError extends Error {
+  code = 'FG_ERR_CONFIG'
+}
+
+const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true, strict: false })
+const validate = ajv.compile<Config>(configSchema)
+const known = Object.keys(configSchema.properties)
+
+export function loadConfig (env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
+  const raw: Record<string, unknown> = {}
+  for (const key of known) {
+    const v = env[key]
+    if (v !== undefined && v !== '') raw[key] = v
+  }
+  Object.assign(raw, overrides)
+  if (!validate(raw)) {
+    const msgs = (validate.errors ?? []).map(e => {
+      const name = e.instancePath.replace(/^\//, '') || (e.params as { missingProperty?: string }).missingProperty || '(config)'
+      return `${name} ${e.message ?? 'is invalid'}${name in raw ? ` (got ${JSON.stringify(raw[name])})` : ''}`
+    })
+    throw new ConfigError(`invalid configuration: ${msgs.join('; ')}`)
+  }
+  if ((raw.QUESTDB_HTTP_URL === undefined) !== (raw.QUESTDB_PG_URL === undefined)) {
+    throw new ConfigError('invalid configuration: QUESTDB_HTTP_URL and QUESTDB_PG_URL must be set together')
+  }
+  if ((raw.TLS_CERT_FILE === undefined) !== (raw.TLS_KEY_FILE === undefined)) {
+    throw new ConfigError('invalid configuration: TLS_CERT_FILE and TLS_KEY_FILE must be set together')
+  }
+  return raw as Config
+}

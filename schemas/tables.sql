@@ -1,0 +1,52 @@
+-- QuestDB DDL, applied by the gateway at start (idempotent). One statement per
+-- block, separated by a line holding only ';'. The TTL comes from RETENTION_DAYS
+-- and is applied afterwards with ALTER TABLE ... SET TTL. Rejections are keyed
+-- by a strictly increasing received time, so a spool replay upserts, never doubles.
+
+CREATE TABLE IF NOT EXISTS readings (
+  ts TIMESTAMP,
+  vehicle_id SYMBOL CAPACITY 16384 CACHE,
+  seq LONG,
+  lat DOUBLE,
+  lon DOUBLE,
+  speed_kmh DOUBLE,
+  heading_deg DOUBLE,
+  alt_m DOUBLE,
+  odometer_km DOUBLE,
+  fuel_pct DOUBLE,
+  engine_temp_c DOUBLE,
+  battery_v DOUBLE,
+  rpm INT,
+  ignition BOOLEAN,
+  received_at TIMESTAMP
+) TIMESTAMP(ts) PARTITION BY DAY WAL
+DEDUP UPSERT KEYS(ts, vehicle_id)
+;
+CREATE TABLE IF NOT EXISTS events (
+  ts TIMESTAMP,
+  vehicle_id SYMBOL CAPACITY 16384 CACHE,
+  type SYMBOL CAPACITY 32 CACHE,
+  lat DOUBLE,
+  lon DOUBLE,
+  data VARCHAR,
+  received_at TIMESTAMP
+) TIMESTAMP(ts) PARTITION BY DAY WAL
+DEDUP UPSERT KEYS(ts, vehicle_id, type)
+;
+CREATE TABLE IF NOT EXISTS vehicle_status (
+  ts TIMESTAMP,
+  vehicle_id SYMBOL CAPACITY 16384 CACHE,
+  online BOOLEAN
+) TIMESTAMP(ts) PARTITION BY DAY WAL
+DEDUP UPSERT KEYS(ts, vehicle_id)
+;
+CREATE TABLE IF NOT EXISTS rejections (
+  ts TIMESTAMP,
+  vehicle_id SYMBOL CAPACITY 16384 CACHE,
+  topic VARCHAR,
+  reason SYMBOL CAPACITY 16 CACHE,
+  detail VARCHAR,
+  payload VARCHAR
+) TIMESTAMP(ts) PARTITION BY DAY WAL
+DEDUP UPSERT KEYS(ts, vehicle_id)
+;

@@ -1,0 +1,58 @@
+// MQTT topics are built and parsed only here (STYLE.md naming table).
+
+export const VEHICLE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
+
+export type TopicKind = 'telemetry' | 'events' | 'status'
+const KINDS: ReadonlySet<string> = new Set<TopicKind>(['telemetry', 'events', 'status'])
+
+export interface ParsedTopic {
+  vehicleId: string
+  kind: TopicKind
+}
+
+export function isVehicleId (id: unknown): id is string {
+  return typeof id === 'string' && VEHICLE_ID_PATTERN.test(id)
+}
+
+/** `fleet/{vehicleId}/{kind}`, or null for anything else. */
+export function parseVehicleTopic (topic: string): ParsedTopic | null {
+  const parts = topic.split('/')
+  if (parts.length !== 3 || parts[0] !== 'fleet') return null
+  const [, vehicleId, kind] = parts as [string, string, string]
+  if (!isVehicleId(vehicleId) || !KINDS.has(kind)) return null
+  return { vehicleId, kind: kind as TopicKind }
+}
+
+export function vehicleTopic (vehicleId: string, kind: TopicKind): string {
+  return `fleet/${vehicleId}/${kind}`
+}
+
+/** The subtree a vehicle may subscribe to and publish under. */
+export function vehicleSubtree (vehicleId: string): string {
+  return `fleet/${vehicleId}/`
+}
+
+// The gateway republishes accepted data here for api processes that run apart
+// from it; `$` topics are never matched by a vehicle's `#` wildcard [MQTT-4.7.2-1].
+export const LIVE_TOPIC_FILTER = '$fleet/live/#'
+export type LiveKind = 'telemetry' | 'events' | 'status'
+
+export function liveTopic (vehicleId: string, kind: LiveKind): string {
+  return `$fleet/live/${vehicleId}/${kind}`
+}
+
+export function parseLiveTopic (topic: string): ParsedTopic | null {
+  const parts = topic.split('/')
+  if (parts.length !== 4 || parts[0] !== '$fleet' || parts[1] !== 'live') return null
+  const vehicleId = parts[2] as string
+  const kind = parts[3] as string
+  if (!isVehicleId(vehicleId) || !KINDS.has(kind)) return null
+  return { vehicleId, kind: kind as TopicKind }
+}
+
+/** Where the gateway parks publishes it has consumed, so the broker fans nothing out. */
+export const CONSUMED_TOPIC = '$fleet/consumed'
+
+/** Username with which an api process subscribes to the live stream (password: INTERNAL_TOKEN). */
+export const INTERNAL_USERNAME = '$fleetgate-internal'
+export const INTERNAL_CLIENT_PREFIX = 'fleetgate-api-'

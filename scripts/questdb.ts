@@ -1,0 +1,236 @@
+// Managed QuestDB: fetch the official jar from Maven Central with mvn (cached in
+// .cache/questdb), pick a JDK that runs it, start it on 127.0.0.1 and free
+// ports with its own data folder, wait until /ping answers 204 and pg answers
+// SELECT 1, and stop it cleanly. Used by `npm start` and by the tests alike.
+//
+//   tsx scripts/questdb.ts fetch            fetch the jar (idempotent)
+//   tsx scripts/questdb.ts start [root]     run one in the foreground until Ctrl-C
+import { spawn, execFile, type ChildProcess } from 'node:child_process'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { mkdir, rename, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import pg from 'pg'
+
+const execFileP = promisify(execFile)
+const projectRoot = fileURLToPath(new URL('..', import.meta.url))
+export const CACHE_DIR = join(projectRoot, '.cache', 'questdb')
+
+interface Release { version: string, javaMin: number }
+interface Pins { groupId: string, artifactId: string, releases: Release[] }
+const pins: Pins = JSON.parse(readFileSync(join(projectRoot, 'scripts', 'questdb.json'), 'utf8'))
+
+export interface Jdk { home: string, java: string, major: number }
+export interface Choice { release: Release, jdk: Jdk }
+type LogFn = (msg: string, data?: Record<string, unknown>) => void
+const noLog: LogFn = () => {}
+
+export function pinnedVersion (): string {
+  return (pins.releases[0] as Release).version
+}
+
+function majorOf (version: string): number {
+  const m = /^(?:1\.)?(\d+)/.exec(version)
+  return m ? Number(m[1]) : 0
+}
+
+/** JDKs from JAVA_HOME, /usr/lib/jvm and PATH, read from their `release` files. */
+export function findJdks (): Jdk[] {
+  const homes = new Set<string>()
+  if (process.env.JAVA_HOME) homes.add(resolve(process.env.JAVA_HOME))
+  if (existsSync('/usr/lib/jvm')) {
+    for (const d of readdirSync('/usr/lib/jvm')) homes.add(join('/usr/lib/jvm', d))
+  }
+  const seen = new Set<string>()
+  const jdks: Jdk[] = []
+  for (const home of homes) {
+    const java = join(home, 'bin', 'java')
+    const release = join(home, 'release')
+    if (!existsSync(java) || !existsSync(release)) continue
+    const m = /JAVA_VERSION="([^"]+)"/.exec(readFileSync(release, 'utf8'))
+    if (!m) continue
+    // /usr/lib/jvm holds aliases of the same JDK: keep one per release file
+    const key = readFileSync(release, 'utf8')
+    if (seen.has(key)) continue
+    seen.add(key)
+    jdks.push({ home, java, major: majorOf(m[1] as string) })
+  }
+  return jdks.sort((a, b) => a.major - b.major)
+}
+
+/** The newest pinned release some JDK here runs, on the oldest JDK that runs it. */
+export function choose (jdks = findJdks()): Choice {
+  for (const release of pins.releases) {
+    const jdk = jdks.find(j => j.major >= release.javaMin)
+    if (jdk) return { release, jdk }
+  }
+  throw new Error(`no JDK found that runs QuestDB ${pins.releases.map(r => `${r.version} (java >= ${r.javaMin})`).join(', ')}; found: ${jdks.map(j => j.major).join(', ') || 'none'}. Install a JDK or set JAVA_HOME.`)
+}
+
+export function jarPath (version: string): string {
+  return join(CACHE_DIR, `${pins.artifactId}-${version}.jar`)
+}
+
+/** Fetch the jar with mvn unless it is cached already. */
+export async function ensureJar (version: string, log: LogFn = noLog): Promise<string> {
+  const jar = jarPath(version)
+  if (existsSync(jar)) return jar
+  await mkdir(CACHE_DIR, { recursive: true })
+  const tmpDir = join(CACHE_DIR, `.fetch-${process.pid}`)
+  log('fetching questdb jar from maven central', { version })
+  await execFileP('mvn', ['-q', '-B', 'dependency:copy',
+    `-Dartifact=${pins.groupId}:${pins.artifactId}:${version}:jar`,
+    `-DoutputDirectory=${tmpDir}`], { maxBuffer: 16 * 1024 * 1024 })
+  await rename(join(tmpDir, `${pins.artifactId}-${version}.jar`), jar)
+  await rm(tmpDir, { recursive: true, force: true })
+  return jar
+}
+
+export async function freePort (): Promise<number> {
+  return await new Promise((resolvePort, reject) => {
+    const srv = createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port
+      srv.close(() => resolvePort(port))
+    })
+  })
+}
+
+export interface QuestDbPorts { http: number, pg: number, ilp: number, httpMin: number }
+
+export interface StartOptions {
+  root: string
+  ports?: Partial<QuestDbPorts>
+  log?: LogFn
+  readyTimeoutMs?: number
+}
+
+export interface ManagedQuestDb {
+  httpUrl: string
+  pgUrl: string
+  ports: QuestDbPorts
+  version: string
+  pid: number
+  stop: () => Promise<void>
+  /** Resolves when the JVM exits, for whatever reason. */
+  exited: Promise<number | null>
+}
+
+export async function startQuestDb (opts: StartOptions): Promise<ManagedQuestDb> {
+  const log = opts.log ?? noLog
+  const { release, jdk } = choose()
+  const jar = await ensureJar(release.version, log)
+  const ports: QuestDbPorts = {
+    http: opts.ports?.http ?? await freePort(),
+    pg: opts.ports?.pg ?? await freePort(),
+    ilp: opts.ports?.ilp ?? await freePort(),
+    httpMin: opts.ports?.httpMin ?? await freePort()
+  }
+  const root = resolve(opts.root)
+  await mkdir(root, { recursive: true })
+  log('starting questdb', { version: release.version, java: jdk.major, javaHome: jdk.home, root, ports })
+  const env = {
+    ...process.env,
+    QDB_HTTP_BIND_TO: `127.0.0.1:${ports.http}`,
+    QDB_PG_NET_BIND_TO: `127.0.0.1:${ports.pg}`,
+    QDB_LINE_TCP_NET_BIND_TO: `127.0.0.1:${ports.ilp}`,
+    QDB_HTTP_MIN_NET_BIND_TO: `127.0.0.1:${ports.httpMin}`,
+    QDB_LINE_UDP_ENABLED: 'false',
+    QDB_TELEMETRY_ENABLED: 'false',
+    JAVA_HOME: jdk.home
+  }
+  // The JVM runs under a tiny shell guard that ends it when our stdin closes,
+  // so QuestDB never outlives this process, even after a SIGKILL of node.
+  const javaCmd = [jdk.java, '-Xms256m', '-XX:+UseParallelGC', '-p', jar, '-m', 'io.questdb/io.questdb.ServerMain', '-d', root]
+    .map(a => `'${a.replace(/'/g, "'\\''")}'`).join(' ')
+  // (bash gives background jobs /dev/null as stdin, hence the copy on fd 3)
+  const guard = `exec 3<&0; ${javaCmd} </dev/null & J=$!; echo "jvm $J"; (cat <&3 >/dev/null; kill $J 2>/dev/null) & W=$!; exec 3<&-; wait $J; S=$?; kill $W 2>/dev/null; exit $S`
+  const child: ChildProcess = spawn('bash', ['-c', guard], { env, stdio: ['pipe', 'pipe', 'pipe'] })
+  let output = ''
+  const keep = (b: Buffer): void => { output = (output + b.toString()).slice(-8192) }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  let jvmPid = 0
+  const exited = new Promise<number | null>(resolveExit => child.once('exit', code => resolveExit(code)))
+  let alive = true
+  void exited.then(() => { alive = false })
+
+  const httpUrl = `http://127.0.0.1:${ports.http}`
+  const pgUrl = `postgres://admin:quest@127.0.0.1:${ports.pg}/qdb`
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 60000)
+  for (;;) {
+    if (!jvmPid) {
+      const m = /jvm (\d+)/.exec(output)
+      if (m) jvmPid = Number(m[1])
+    }
+    if (!alive) throw new Error(`questdb exited before it was ready:\n${output}`)
+    if (Date.now() > deadline) {
+      child.stdin?.end()
+      throw new Error(`questdb not ready within ${opts.readyTimeoutMs ?? 60000} ms:\n${output}`)
+    }
+    if (await isReady(httpUrl, pgUrl)) break
+    await new Promise(r => setTimeout(r, 200))
+  }
+  log('questdb ready', { httpUrl, pgUrl: pgUrl.replace(/:[^:@/]+@/, ':***@') })
+
+  let stopping: Promise<void> | undefined
+  async function stop (): Promise<void> {
+    stopping ??= (async () => {
+      if (!alive) return
+      child.stdin?.end()
+      const timer = setTimeout(() => {
+        if (jvmPid) { try { process.kill(jvmPid, 'SIGKILL') } catch {} }
+      }, 20000)
+      await exited
+      clearTimeout(timer)
+    })()
+    return await stopping
+  }
+  return { httpUrl, pgUrl, ports, version: release.version, pid: jvmPid, stop, exited }
+}
+
+export async function isReady (httpUrl: string, pgUrl: string): Promise<boolean> {
+  try {
+    const res = await fetch(httpUrl + '/ping', { signal: AbortSignal.timeout(2000) })
+    if (res.status !== 204) return false
+  } catch { return false }
+  const client = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 2000 })
+  try {
+    await client.connect()
+    await client.query('SELECT 1')
+    return true
+  } catch {
+    return false
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+async function cli (): Promise<void> {
+  const [cmd, arg] = process.argv.slice(2)
+  const log: LogFn = (msg, data) => console.log(JSON.stringify({ msg, ...data }))
+  if (cmd === 'fetch') {
+    const { release, jdk } = choose()
+    const jar = await ensureJar(release.version, log)
+    log('questdb jar ready', { version: release.version, java: jdk.major, jar })
+  } else if (cmd === 'start') {
+    const db = await startQuestDb({ root: arg ?? join(projectRoot, 'data', 'questdb'), log })
+    const stop = (): void => { void db.stop().then(() => process.exit(0)) }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+    await db.exited
+  } else if (cmd === 'version') {
+    console.log(pinnedVersion())
+  } else {
+    console.error('usage: tsx scripts/questdb.ts fetch | start [root] | version')
+    process.exit(2)
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  cli().catch(err => { console.error(err); process.exit(1) })
+}

@@ -89,13 +89,13 @@ export async function ensureJar (version: string, log: LogFn = noLog): Promise<s
 }
 
 export async function freePort (): Promise<number> {
-  return await new Promise((resolvePort, reject) => {
+  return await new Promise((resolve, reject) => {
     const srv = createServer()
     srv.unref()
     srv.on('error', reject)
     srv.listen(0, '127.0.0.1', () => {
       const port = (srv.address() as { port: number }).port
-      srv.close(() => resolvePort(port))
+      srv.close(() => resolve(port))
     })
   })
 }
@@ -155,7 +155,7 @@ export async function startQuestDb (opts: StartOptions): Promise<ManagedQuestDb>
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)
   let jvmPid = 0
-  const exited = new Promise<number | null>(resolveExit => child.once('exit', code => resolveExit(code)))
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
   let alive = true
   void exited.then(() => { alive = false })
 
@@ -173,7 +173,7 @@ export async function startQuestDb (opts: StartOptions): Promise<ManagedQuestDb>
       throw new Error(`questdb not ready within ${opts.readyTimeoutMs ?? 60000} ms:\n${output}`)
     }
     if (await isReady(httpUrl, pgUrl)) break
-    await new Promise(r => setTimeout(r, 200))
+    await new Promise(resolve => setTimeout(resolve, 200))
   }
   log('questdb ready', { httpUrl, pgUrl: pgUrl.replace(/:[^:@/]+@/, ':***@') })
 

@@ -59,7 +59,14 @@ export async function main (argv: string[]): Promise<number> {
   process.once('SIGINT', () => ac.abort())
   const tty = process.stderr.isTTY === true
   const report = await simulate({
-    url: values.url, vehicles, hz, durationS, qos: qos as 0 | 1, seed: Number(values.seed), prefix: values.prefix, tokens,
+    url: values.url,
+    vehicles,
+    hz,
+    durationS,
+    qos: qos as 0 | 1,
+    seed: Number(values.seed),
+    prefix: values.prefix,
+    tokens,
     onProgress: p => {
       const line = `t=${p.elapsedS.toFixed(0)}s connected=${p.connected} sent=${p.sent} acked=${p.acked} inflight=${p.inflight} errors=${p.errors} rate=${p.ratePerS.toFixed(0)}/s`
       process.stderr.write(tty ? `\r${line}\x1b[K` : line + '\n')

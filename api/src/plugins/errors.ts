@@ -10,8 +10,15 @@ export class ApiError extends Error {
 }
 
 const TITLES: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 413: 'Payload Too Large',
-  415: 'Unsupported Media Type', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable'
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable'
 }
 
 export default fp(async function errors (fastify) {
@@ -30,8 +37,12 @@ export default fp(async function errors (fastify) {
   })
   fastify.setNotFoundHandler((request, reply) => {
     void reply.code(404).type('application/problem+json').send({
-      type: 'about:blank', title: 'Not Found', status: 404, code: 'API_ERR_NOT_FOUND',
-      detail: `no route ${request.method} ${request.url.split('?')[0]}`, instance: request.url.split('?')[0]
+      type: 'about:blank',
+      title: 'Not Found',
+      status: 404,
+      code: 'API_ERR_NOT_FOUND',
+      detail: `no route ${request.method} ${request.url.split('?')[0]}`,
+      instance: request.url.split('?')[0]
     })
   })
 }, { name: 'errors' })

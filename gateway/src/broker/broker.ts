@@ -21,7 +21,6 @@ import type { GatewayMetrics } from '../metrics.js'
 import { IlpRejectedError } from '../questdb/ilp-writer.js'
 import { GatewayError } from '../errors.js'
 
-
 export interface BrokerOptions {
   log: Logger
   registry: DeviceRegistry

@@ -40,14 +40,14 @@ function append (dataDir: string, line: Line): void {
 
 /** Issues (or rotates) a vehicle's token; prints nothing, returns the token. */
 export function issueToken (dataDir: string, vehicleId: string): string {
-  if (!isVehicleId(vehicleId)) throw new Error(`invalid vehicle id: must match ^[A-Za-z0-9_-]{1,64}$`)
+  if (!isVehicleId(vehicleId)) throw new Error('invalid vehicle id: must match ^[A-Za-z0-9_-]{1,64}$')
   const token = 'fgt_' + randomBytes(32).toString('base64url')
   append(dataDir, { op: 'issue', vehicle_id: vehicleId, sha256: hashToken(token).toString('hex'), at: new Date().toISOString() })
   return token
 }
 
 export function revokeToken (dataDir: string, vehicleId: string): void {
-  if (!isVehicleId(vehicleId)) throw new Error(`invalid vehicle id: must match ^[A-Za-z0-9_-]{1,64}$`)
+  if (!isVehicleId(vehicleId)) throw new Error('invalid vehicle id: must match ^[A-Za-z0-9_-]{1,64}$')
   append(dataDir, { op: 'revoke', vehicle_id: vehicleId, at: new Date().toISOString() })
 }
 
@@ -93,6 +93,8 @@ export function openDeviceRegistry (dataDir: string): DeviceRegistry {
   refresh()
   return {
     verify (vehicleId, token) {
+      // a token issued since the last poll of the file is picked up here
+      if (!hashes.has(vehicleId)) refresh()
       const want = hashes.get(vehicleId)
       if (!want || typeof token !== 'string' || token.length > 256) return false
       return timingSafeEqual(want, hashToken(token))

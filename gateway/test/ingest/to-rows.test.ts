@@ -1,0 +1,52 @@
+import t from 'tap'
+import { createToRows } from '../../src/ingest/to-rows.js'
+import { createValidators } from '../../src/ingest/validate.js'
+import { createMonotonicClock, toEpochMicros, microsToIso } from '../../src/ingest/timestamps.js'
+import { loadCases } from '../fixtures/payloads.js'
+
+const limits = { maxPayloadBytes: 262144, maxBatch: 1000, retentionDays: 30 }
+const toRows = createToRows(createValidators(), limits, createMonotonicClock())
+
+t.test('every fixture gets its labelled outcome', async t => {
+  const cases = loadCases()
+  t.ok(cases.length >= 40, `${cases.length} fixtures`)
+  for (const c of cases) {
+    const rows = toRows('veh-1', 'telemetry', 'fleet/veh-1/telemetry', c.payload)
+    t.equal(rows.readings.length, c.accepted, `${c.name}: accepted`)
+    t.same(rows.rejections.map(r => r.reason), c.expect, `${c.name}: reasons`)
+    for (const r of rows.rejections) {
+      t.ok(r.detail.length > 0, `${c.name}: has a detail`)
+      t.ok(r.payload.length <= 4096, `${c.name}: payload clipped`)
+    }
+  }
+})
+
+t.test('the detail names the path and the rule', async t => {
+  const rows = toRows('v', 'telemetry', 'fleet/v/telemetry', Buffer.from(JSON.stringify([{ ts: new Date().toISOString(), lat: 1, lon: 1 }, { ts: new Date().toISOString(), lat: 95, lon: 1 }])))
+  t.equal(rows.rejections[0]?.detail, '[1]/lat must be <= 90')
+  const typo = toRows('v', 'telemetry', 'fleet/v/telemetry', Buffer.from(JSON.stringify({ ts: new Date().toISOString(), lat: 1, lon: 1, speed_kph: 3 })))
+  t.match(typo.rejections[0]?.detail, /additional property 'speed_kph'/)
+})
+
+t.test('events and status', async t => {
+  const now = new Date().toISOString()
+  const ev = toRows('v', 'events', 'fleet/v/events', Buffer.from(JSON.stringify([{ ts: now, type: 'harsh_brake', lat: 1, lon: 2, data: { g: 0.6 } }, { ts: now, type: 'teleport' }])))
+  t.equal(ev.events.length, 1)
+  t.equal(ev.events[0]?.data, '{"g":0.6}')
+  t.same(ev.rejections.map(r => r.reason), ['schema'])
+  const on = toRows('v', 'status', 'fleet/v/status', Buffer.from('online'))
+  t.equal(on.status[0]?.online, true)
+  const bad = toRows('v', 'status', 'fleet/v/status', Buffer.from('maybe'))
+  t.same(bad.rejections.map(r => r.reason), ['schema'])
+})
+
+t.test('timestamps keep microseconds and zones', async t => {
+  t.equal(toEpochMicros('2026-11-21T10:15:30.123456Z'), Date.parse('2026-11-21T10:15:30.123Z') * 1000 + 456)
+  t.equal(toEpochMicros('2026-11-21T12:15:30.5+02:00'), Date.parse('2026-11-21T10:15:30.500Z') * 1000)
+  t.equal(toEpochMicros(1763720130123), 1763720130123000)
+  t.ok(Number.isNaN(toEpochMicros('2026-13-45T99:00:00Z')))
+  t.equal(microsToIso(1763720130123456), '2025-11-21T10:15:30.123456Z')
+  const clock = createMonotonicClock(() => 1000)
+  const first = clock()
+  t.ok(first < clock(), 'received times never repeat')
+})

@@ -1,0 +1,115 @@
+// Builds the real parts for tests on free ports and tears down where it
+// started (STYLE.md habit 6): a managed QuestDB, the gateway, the api.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+import { pino, type Logger } from 'pino'
+import type { Test } from 'tap'
+import { loadConfig, type Config } from '../schemas/config.js'
+import { startQuestDb, type ManagedQuestDb } from '../scripts/questdb.js'
+import { runGateway, type RunningGateway } from '../gateway/src/main.js'
+import { runApi, type RunningApi } from '../api/src/main.js'
+import { issueToken } from '../gateway/src/broker/device-registry.js'
+
+type T = Test
+
+export function quietLogger (): Logger {
+  return pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' })
+}
+
+export function tempDir (t: T, prefix = 'fleetgate-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+export async function startQuestDbForTest (t: T, root?: string): Promise<ManagedQuestDb> {
+  const db = await startQuestDb({ root: root ?? join(tempDir(t, 'fleetgate-qdb-'), 'root') })
+  t.teardown(() => db.stop())
+  return db
+}
+
+export function testConfig (dataDir: string, db: { httpUrl: string, pgUrl: string }, overrides: Partial<Config> = {}): Config {
+  return loadConfig({}, {
+    MQTT_HOST: '127.0.0.1',
+    MQTT_PORT: 0,
+    MQTT_WS_PORT: 0,
+    HTTP_HOST: '127.0.0.1',
+    HTTP_PORT: 0,
+    DATA_DIR: dataDir,
+    QUESTDB_HTTP_URL: db.httpUrl,
+    QUESTDB_PG_URL: db.pgUrl,
+    LOG_LEVEL: 'silent',
+    ILP_FLUSH_INTERVAL_MS: 20,
+    ...overrides
+  })
+}
+
+export interface Stack {
+  config: Config
+  gw: RunningGateway
+  api: RunningApi
+  mqttUrl: string
+  httpUrl: string
+  pgUrl: string
+  questdbHttpUrl: string
+}
+
+/** Gateway and api in one process (the live stream on the in-process bus). */
+export async function startStack (t: T, db: { httpUrl: string, pgUrl: string }, overrides: Partial<Config> = {}): Promise<Stack> {
+  const config = testConfig(tempDir(t), db, overrides)
+  const log = quietLogger()
+  const gw = await runGateway(config, log)
+  t.teardown(() => gw.close())
+  const api = await runApi(config, log, { questdb: gw.questdb, live: gw.gateway.live })
+  t.teardown(() => api.close())
+  return { config, gw, api, mqttUrl: gw.gateway.addresses.mqtt, httpUrl: api.url, pgUrl: db.pgUrl, questdbHttpUrl: db.httpUrl }
+}
+
+export function issueTokens (dataDir: string, ids: string[]): Map<string, string> {
+  return new Map(ids.map(id => [id, issueToken(dataDir, id)]))
+}
+
+export async function query<R extends Record<string, unknown> = Record<string, unknown>> (pgUrl: string, text: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: pgUrl })
+  await client.connect()
+  try {
+    return (await client.query(text, params)).rows as R[]
+  } finally {
+    await client.end()
+  }
+}
+
+export async function count (pgUrl: string, text: string, params: unknown[] = []): Promise<number> {
+  const rows = await query<{ n: string }>(pgUrl, text, params)
+  return Number(rows[0]?.n ?? 0)
+}
+
+/** Polls until check() returns true (rows become visible after the WAL is applied). */
+export async function pollUntil (check: () => Promise<boolean>, timeoutMs = 30000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let delay = 50
+  for (;;) {
+    if (await check().catch(() => false)) return
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, delay))
+    delay = Math.min(delay * 2, 500)
+  }
+}
+
+/** Waits until QuestDB has applied every committed WAL transaction of every table. */
+export async function waitWalApplied (pgUrl: string, timeoutMs = 60000): Promise<void> {
+  await pollUntil(async () => {
+    const rows = await query<{ writerTxn: string, sequencerTxn: string, suspended: boolean }>(pgUrl, 'SELECT writerTxn, sequencerTxn, suspended FROM wal_tables()')
+    return rows.every(r => !r.suspended && Number(r.writerTxn) >= Number(r.sequencerTxn))
+  }, timeoutMs, 'WAL applied')
+}
+
+/** Polls until the count reaches want, then counts again once the WAL is fully applied (so late duplicates would show). */
+export async function pollCount (pgUrl: string, text: string, want: number, timeoutMs = 60000, params: unknown[] = []): Promise<number> {
+  let n = -1
+  await pollUntil(async () => { n = await count(pgUrl, text, params); return n >= want }, timeoutMs, `${want} rows from ${text}`).catch(() => {})
+  await waitWalApplied(pgUrl, timeoutMs).catch(() => {})
+  return await count(pgUrl, text, params)
+}

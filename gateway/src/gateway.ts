@@ -2,7 +2,7 @@
 // the broker, listens, and returns close() that shuts down in reverse order.
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { Logger } from 'pino'
 import type { Config } from '../../schemas/config.js'
 import { createLocalLiveBus, type LiveBus } from '../../schemas/live.js'
@@ -11,9 +11,10 @@ import { openDeviceRegistry, type DeviceRegistry } from './broker/device-registr
 import { createValidators } from './ingest/validate.js'
 import { createToRows } from './ingest/to-rows.js'
 import { createMonotonicClock } from './ingest/timestamps.js'
-import { createPipeline } from './ingest/pipeline.js'
+import { createPipeline, type Pipeline, type DurableSink } from './ingest/pipeline.js'
 import { createIlpEncoder } from './questdb/ilp-encoder.js'
-import { createIlpWriter, type IlpWriter } from './questdb/ilp-writer.js'
+import { createIlpSender } from './questdb/ilp-sender.js'
+import { openSpool, type Spool } from './spool/spool.js'
 import { createTables } from './questdb/tables.js'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
 
@@ -28,7 +29,8 @@ export interface Gateway {
   addresses: Addresses
   broker: FleetBroker
   registry: DeviceRegistry
-  writer: IlpWriter
+  spool: Spool
+  pipeline: Pipeline
   live: LiveBus
   metrics: GatewayMetrics
   internalToken: string
@@ -54,26 +56,44 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
 
   await createTables(deps.questdbHttpUrl, config.RETENTION_DAYS)
 
-  const writer = createIlpWriter({
+  const sender = createIlpSender({
     httpUrl: deps.questdbHttpUrl,
-    log: log.child({ part: 'ilp-writer' }),
-    flushIntervalMs: config.ILP_FLUSH_INTERVAL_MS,
-    maxBatchBytes: config.ILP_BATCH_MAX_BYTES,
+    log: log.child({ part: 'ilp' }),
     onFlush ({ ok, bytes, ms }) {
       metrics.ilpBatches.inc({ outcome: ok ? 'ok' : 'error' })
       metrics.ilpFlushSeconds.observe(ms / 1000)
       if (ok) metrics.ilpBytes.inc(bytes)
       else metrics.questdbErrors.inc()
-      metrics.pendingBytes.set(writer.pendingBytes())
+    },
+    onPoison (chunk, err) {
+      // kept for an operator to inspect; QuestDB will never take these lines
+      metrics.ilpBatches.inc({ outcome: 'poison' })
+      const file = join(config.DATA_DIR, 'spool-poison', `${Date.now()}-${process.pid}.ilp`)
+      mkdirSync(dirname(file), { recursive: true })
+      writeFileSync(file, chunk)
+      log.error({ err, file }, 'ilp lines refused by questdb, kept aside')
     }
   })
+  const spool = await openSpool({
+    dir: join(config.DATA_DIR, 'spool'),
+    log: log.child({ part: 'spool' }),
+    sender,
+    segmentBytes: config.SPOOL_SEGMENT_BYTES,
+    maxBytes: config.SPOOL_MAX_BYTES,
+    maxBatchBytes: config.ILP_BATCH_MAX_BYTES
+  })
+  metrics.observeSpool(() => spool.stats())
+  // ACK_MODE=spool: durable once fsynced to the spool; commit: once QuestDB has it
+  const sink: DurableSink = config.ACK_MODE === 'commit'
+    ? { async write (chunk) { const { confirmed } = await spool.append(chunk); await confirmed } }
+    : { async write (chunk) { await spool.append(chunk) } }
 
   const toRows = createToRows(createValidators(), {
     maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
     maxBatch: config.MAX_BATCH,
     retentionDays: config.RETENTION_DAYS
   }, createMonotonicClock())
-  const pipeline = createPipeline({ toRows, encoder: createIlpEncoder(), sink: writer, live, metrics })
+  const pipeline = createPipeline({ toRows, encoder: createIlpEncoder(), sink, live, metrics })
 
   const registry = openDeviceRegistry(config.DATA_DIR)
   const token = internalToken(config)
@@ -85,7 +105,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     toRows,
     live,
     metrics,
-    overloaded: () => writer.pendingBytes() > config.SPOOL_MAX_BYTES
+    overloaded: () => spool.full()
   })
   registry.watch(vehicleId => {
     log.info({ vehicleId }, 'token revoked, disconnecting')
@@ -110,12 +130,13 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
       // let publishes already waiting for durability get their PUBACK
       while (broker.inflight() > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
       await broker.close()
-      await writer.close(Math.max(0, deadline - Date.now()))
+      await spool.close(Math.max(0, deadline - Date.now()))
+      await sender.close()
       registry.close()
       log.info('gateway closed')
     })()
     return await closing
   }
 
-  return { addresses, broker, registry, writer, live, metrics, internalToken: token, close }
+  return { addresses, broker, registry, spool, pipeline, live, metrics, internalToken: token, close }
 }

@@ -18,7 +18,14 @@ export function createGatewayMetrics (opts: { defaults?: boolean } = {}) {
     ilpFlushSeconds: new Histogram({ name: 'fleetgate_ilp_flush_seconds', help: 'ILP request latency', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], ...r }),
     questdbErrors: new Counter({ name: 'fleetgate_questdb_errors_total', help: 'Failed QuestDB requests', ...r }),
     pubackSeconds: new Histogram({ name: 'fleetgate_puback_wait_seconds', help: 'Time a QoS 1 publish waited for durability before PUBACK', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30], ...r }),
-    pendingBytes: new Gauge({ name: 'fleetgate_unconfirmed_bytes', help: 'Bytes accepted but not yet confirmed by QuestDB', ...r })
+    /** Spool gauges read at scrape time. */
+    observeSpool (stats: () => { unconfirmedBytes: number, oldestUnconfirmedS: number, segments: number }) {
+      return [
+        new Gauge({ name: 'fleetgate_spool_unconfirmed_bytes', help: 'Spool bytes not yet confirmed by QuestDB', ...r, collect () { this.set(stats().unconfirmedBytes) } }),
+        new Gauge({ name: 'fleetgate_spool_oldest_unconfirmed_seconds', help: 'Age of the oldest reading not yet confirmed by QuestDB', ...r, collect () { this.set(stats().oldestUnconfirmedS) } }),
+        new Gauge({ name: 'fleetgate_spool_segments', help: 'Spool segment files', ...r, collect () { this.set(stats().segments) } })
+      ]
+    }
   }
 }
 

@@ -18,7 +18,6 @@ import type { DeviceRegistry } from './device-registry.js'
 import type { Pipeline } from '../ingest/pipeline.js'
 import type { ToRows } from '../ingest/to-rows.js'
 import type { GatewayMetrics } from '../metrics.js'
-import { IlpRejectedError } from '../questdb/ilp-writer.js'
 import { GatewayError } from '../errors.js'
 
 export interface BrokerOptions {
@@ -149,7 +148,7 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
       }
       const finish = (err?: unknown): void => {
         inflight--
-        if (err && !(err instanceof IlpRejectedError)) {
+        if (err) {
           log.warn({ err, vehicleId: client.id }, 'publish not made durable')
           return done(err as Error)
         }

@@ -1,0 +1,379 @@
+// The spool: an append-only, segmented log of ILP chunks on local disk.
+//
+// append() resolves once the chunk is written and fdatasync'ed; appends that
+// arrive while an fsync is running are written together by the next one
+// (group commit), so the fsync cost is shared. A single drain reads records in
+// order and sends them to QuestDB in batches through the IlpSender (which
+// keeps retrying the same bytes); only after QuestDB answered 2xx for a batch
+// does the confirmed position move, and a segment is deleted only when all of
+// it is confirmed. After a crash the next open() replays what was not
+// confirmed (duplicates are harmless: the tables DEDUP UPSERT).
+//
+// Record: u32 LE length | u32 LE crc32(payload) | payload. A torn record at
+// the tail of the last segment (crash mid-write) is cut off at open().
+import { closeSync, openSync, writeSync, existsSync, readFileSync, mkdirSync, readdirSync, statSync, renameSync, writeFileSync, unlinkSync, ftruncateSync, fsyncSync } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import { crc32 } from 'node:zlib'
+import type { Logger } from 'pino'
+import { GatewayError } from '../errors.js'
+import type { IlpSender } from '../questdb/ilp-sender.js'
+
+const HEADER = 8
+
+export interface SpoolOptions {
+  dir: string
+  log: Logger
+  sender: IlpSender
+  segmentBytes: number
+  maxBytes: number
+  maxBatchBytes: number
+  /** After a drain batch is confirmed, for metrics. */
+  onConfirm?: (info: { bytes: number, records: number }) => void
+}
+
+export interface SpoolStats {
+  /** Bytes on disk not yet confirmed by QuestDB. */
+  unconfirmedBytes: number
+  segments: number
+  /** Age of the oldest unconfirmed record, seconds (0 when empty). */
+  oldestUnconfirmedS: number
+  appendedRecords: number
+  confirmedRecords: number
+  fsyncs: number
+}
+
+export interface Spool {
+  /** Resolves when the chunk is durable on local disk; `confirmed` when QuestDB has it. */
+  append: (chunk: Buffer) => Promise<{ confirmed: Promise<void> }>
+  stats: () => SpoolStats
+  /** True while appends wait for space (backpressure). */
+  full: () => boolean
+  /** Stops appends, drains for at most timeoutMs, keeps the rest on disk. */
+  close: (timeoutMs: number) => Promise<void>
+}
+
+interface Segment { seq: number, path: string, size: number, sealed: boolean, createdAt: number }
+interface PendingAppend { chunk: Buffer, resolve: (v: { confirmed: Promise<void> }) => void, reject: (e: Error) => void }
+interface Waiter { lsn: number, resolve: () => void, reject: (e: Error) => void }
+
+const SEG_RE = /^seg-(\d{16})\.log$/
+
+function segName (seq: number): string {
+  return `seg-${String(seq).padStart(16, '0')}.log`
+}
+
+/** Scans a segment; returns the byte length of its valid prefix and the record count. */
+export function scanSegment (path: string): { valid: number, records: number, size: number } {
+  const data = readFileSync(path)
+  let off = 0
+  let records = 0
+  while (off + HEADER <= data.length) {
+    const len = data.readUInt32LE(off)
+    const sum = data.readUInt32LE(off + 4)
+    if (off + HEADER + len > data.length) break
+    if (crc32(data.subarray(off + HEADER, off + HEADER + len)) !== sum) break
+    off += HEADER + len
+    records++
+  }
+  return { valid: off, records, size: data.length }
+}
+
+function acquireLock (dir: string, log: Logger): () => void {
+  const file = join(dir, 'LOCK')
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx')
+      writeSync(fd, String(process.pid))
+      closeSync(fd)
+      return () => { try { unlinkSync(file) } catch {} }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const pid = Number(readFileSync(file, 'utf8'))
+      let alive = false
+      try { process.kill(pid, 0); alive = true } catch {}
+      // our own pid: an instance of this process that did not close (a crash in a test)
+      if (alive && pid !== process.pid) throw new Error(`spool ${dir} is in use by process ${pid}`)
+      log.warn({ pid }, 'removing stale spool lock')
+      unlinkSync(file)
+    }
+  }
+  throw new Error(`cannot lock spool ${dir}`)
+}
+
+export async function openSpool (opts: SpoolOptions): Promise<Spool> {
+  const { log, sender } = opts
+  mkdirSync(opts.dir, { recursive: true })
+  const releaseLock = acquireLock(opts.dir, log)
+  const checkpointFile = join(opts.dir, 'confirmed.json')
+
+  // --- recovery --------------------------------------------------------------
+  const segments: Segment[] = []
+  for (const name of readdirSync(opts.dir).sort()) {
+    const m = SEG_RE.exec(name)
+    if (!m) continue
+    const path = join(opts.dir, name)
+    const scan = scanSegment(path)
+    segments.push({ seq: Number(m[1]), path, size: scan.valid, sealed: true, createdAt: statSync(path).mtimeMs })
+    if (scan.valid < scan.size) {
+      log.warn({ segment: name, cut: scan.size - scan.valid }, 'spool: cutting torn tail')
+      const fd = openSync(path, 'r+')
+      ftruncateSync(fd, scan.valid)
+      fsyncSync(fd)
+      closeSync(fd)
+    }
+  }
+  // the read position starts at the checkpoint, when it names a live segment
+  let readSeg = 0
+  let readOff = 0
+  if (existsSync(checkpointFile)) {
+    try {
+      const cp = JSON.parse(readFileSync(checkpointFile, 'utf8')) as { seq: number, offset: number }
+      for (const s of segments) {
+        if (s.seq < cp.seq) { unlinkSync(s.path); s.size = -1 }
+      }
+      const idx = segments.findIndex(s => s.seq === cp.seq && s.size >= 0)
+      if (idx >= 0 && cp.offset <= (segments[idx] as Segment).size) readOff = cp.offset
+    } catch (err) {
+      log.warn({ err }, 'spool: ignoring unreadable checkpoint')
+    }
+  }
+  for (let i = segments.length - 1; i >= 0; i--) if ((segments[i] as Segment).size < 0) segments.splice(i, 1)
+  const replayBytes = segments.reduce((n, s) => n + s.size, 0) - readOff
+  if (replayBytes > 0) log.info({ bytes: replayBytes, segments: segments.length }, 'spool: replaying unconfirmed data')
+
+  // the write segment is always a fresh one
+  const nextSeq = (segments[segments.length - 1]?.seq ?? 0) + 1
+  let writeFh: FileHandle = await open(join(opts.dir, segName(nextSeq)), 'a')
+  segments.push({ seq: nextSeq, path: join(opts.dir, segName(nextSeq)), size: 0, sealed: false, createdAt: Date.now() })
+  readSeg = segments.length > 0 ? (segments[0] as Segment).seq : nextSeq
+
+  // --- state -----------------------------------------------------------------
+  // lsn: bytes since this open(), counting replayed bytes first
+  let appendedLsn = replayBytes
+  let confirmedLsn = 0
+  let unconfirmed = replayBytes
+  let pending: PendingAppend[] = []
+  let flushing = false
+  let closed = false
+  let draining = true
+  let drainWake: (() => void) | null = null
+  let spaceWaiters: Array<() => void> = []
+  const waiters: Waiter[] = []
+  const ages: Array<{ lsn: number, at: number }> = []
+  if (replayBytes > 0) ages.push({ lsn: replayBytes, at: (segments[0] as Segment).createdAt })
+  const counters = { appendedRecords: 0, confirmedRecords: 0, fsyncs: 0 }
+  let lastCheckpoint = 0
+
+  function wakeDrain (): void {
+    if (drainWake) { const w = drainWake; drainWake = null; w() }
+  }
+
+  // --- append with group commit -------------------------------------------------
+  async function flushPending (): Promise<void> {
+    if (flushing) return
+    flushing = true
+    try {
+      while (pending.length > 0) {
+        const batch = pending
+        pending = []
+        const bufs: Buffer[] = []
+        let bytes = 0
+        for (const p of batch) {
+          const h = Buffer.allocUnsafe(HEADER)
+          h.writeUInt32LE(p.chunk.length, 0)
+          h.writeUInt32LE(crc32(p.chunk), 4)
+          bufs.push(h, p.chunk)
+          bytes += HEADER + p.chunk.length
+        }
+        const seg = segments[segments.length - 1] as Segment
+        try {
+          let written = 0
+          while (written < bytes) {
+            const { bytesWritten } = await writeFh.writev(written === 0 ? bufs : [Buffer.concat(bufs).subarray(written)])
+            written += bytesWritten
+          }
+          await writeFh.datasync()
+          counters.fsyncs++
+        } catch (err) {
+          log.error({ err }, 'spool write failed')
+          unconfirmed -= bytes
+          for (const p of batch) p.reject(err as Error)
+          continue
+        }
+        seg.size += bytes
+        const at = Date.now()
+        let lsn = appendedLsn
+        for (const p of batch) {
+          lsn += HEADER + p.chunk.length
+          const endLsn = lsn
+          const confirmed = new Promise<void>((resolve, reject) => { waiters.push({ lsn: endLsn, resolve, reject }) })
+          confirmed.catch(() => {})
+          p.resolve({ confirmed })
+        }
+        appendedLsn = lsn
+        counters.appendedRecords += batch.length
+        ages.push({ lsn: appendedLsn, at })
+        if (seg.size >= opts.segmentBytes) await rotate()
+        wakeDrain()
+      }
+    } finally {
+      flushing = false
+    }
+  }
+
+  async function rotate (): Promise<void> {
+    const seg = segments[segments.length - 1] as Segment
+    await writeFh.close()
+    seg.sealed = true
+    const seq = seg.seq + 1
+    const path = join(opts.dir, segName(seq))
+    writeFh = await open(path, 'a')
+    segments.push({ seq, path, size: 0, sealed: false, createdAt: Date.now() })
+  }
+
+  async function append (chunk: Buffer): Promise<{ confirmed: Promise<void> }> {
+    if (closed) throw new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed')
+    // backpressure: past the bound the caller waits (and with it the PUBACK)
+    while (unconfirmed + chunk.length + HEADER > opts.maxBytes && unconfirmed > 0) {
+      await new Promise<void>(resolve => spaceWaiters.push(resolve))
+      if (closed) throw new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed')
+    }
+    unconfirmed += chunk.length + HEADER
+    const p = new Promise<{ confirmed: Promise<void> }>((resolve, reject) => pending.push({ chunk, resolve, reject }))
+    void flushPending()
+    return await p
+  }
+
+  // --- drain ---------------------------------------------------------------------
+  async function readBatch (): Promise<{ chunks: Buffer[], bytes: number, seq: number, endOff: number } | null> {
+    const idx = segments.findIndex(s => s.seq === readSeg)
+    if (idx < 0) return null
+    const seg = segments[idx] as Segment
+    if (readOff >= seg.size) {
+      if (seg.sealed && idx + 1 < segments.length) {
+        readSeg = (segments[idx + 1] as Segment).seq
+        readOff = 0
+        return await readBatch()
+      }
+      return null
+    }
+    const want = Math.min(seg.size - readOff, Math.max(opts.maxBatchBytes, HEADER))
+    const fh = await open(seg.path, 'r')
+    try {
+      let buf = Buffer.allocUnsafe(want)
+      let { bytesRead } = await fh.read(buf, 0, want, readOff)
+      const chunks: Buffer[] = []
+      let off = 0
+      while (off + HEADER <= bytesRead) {
+        const len = buf.readUInt32LE(off)
+        if (off + HEADER + len > bytesRead) {
+          if (chunks.length > 0) break
+          // one record larger than a batch: read it whole
+          buf = Buffer.allocUnsafe(HEADER + len)
+          bytesRead = (await fh.read(buf, 0, HEADER + len, readOff)).bytesRead
+          off = 0
+          if (HEADER + len > bytesRead) return null
+        }
+        chunks.push(buf.subarray(off + HEADER, off + HEADER + len))
+        off += HEADER + len
+      }
+      if (chunks.length === 0) return null
+      return { chunks, bytes: off, seq: seg.seq, endOff: readOff + off }
+    } finally {
+      await fh.close()
+    }
+  }
+
+  function confirm (bytes: number, records: number, seq: number, endOff: number): void {
+    confirmedLsn += bytes
+    unconfirmed -= bytes
+    counters.confirmedRecords += records
+    readSeg = seq
+    readOff = endOff
+    while (waiters.length > 0 && (waiters[0] as Waiter).lsn <= confirmedLsn) (waiters.shift() as Waiter).resolve()
+    while (ages.length > 0 && (ages[0] as { lsn: number }).lsn <= confirmedLsn) ages.shift()
+    // delete sealed segments that are wholly confirmed
+    while (segments.length > 1) {
+      const first = segments[0] as Segment
+      if (!first.sealed || (first.seq === readSeg && readOff < first.size)) break
+      if (first.seq > readSeg) break
+      try { unlinkSync(first.path) } catch (err) { log.warn({ err }, 'spool: segment not deleted') }
+      segments.shift()
+      if (first.seq === readSeg) { readSeg = (segments[0] as Segment).seq; readOff = 0 }
+    }
+    const now = Date.now()
+    if (now - lastCheckpoint > 200) { writeCheckpoint(); lastCheckpoint = now }
+    const ws = spaceWaiters
+    spaceWaiters = []
+    for (const w of ws) w()
+    opts.onConfirm?.({ bytes, records })
+  }
+
+  function writeCheckpoint (): void {
+    // not fsynced: a stale checkpoint only means more (harmless) replay
+    try {
+      writeFileSync(checkpointFile + '.tmp', JSON.stringify({ seq: readSeg, offset: readOff }))
+      renameSync(checkpointFile + '.tmp', checkpointFile)
+    } catch (err) {
+      log.warn({ err }, 'spool: checkpoint not written')
+    }
+  }
+
+  async function drain (): Promise<void> {
+    while (draining) {
+      const batch = await readBatch().catch(err => { log.error({ err }, 'spool read failed'); return null })
+      if (!batch) {
+        if (closed && pending.length === 0 && !flushing) break
+        await new Promise<void>(resolve => { drainWake = resolve; setTimeout(resolve, 1000).unref() })
+        continue
+      }
+      try {
+        await sender.send(batch.chunks, () => !draining)
+      } catch {
+        break // told to stop: the batch stays on disk
+      }
+      confirm(batch.bytes, batch.chunks.length, batch.seq, batch.endOff)
+    }
+  }
+  const drainDone = drain()
+
+  return {
+    append,
+    full: () => spaceWaiters.length > 0,
+    stats () {
+      const oldest = ages[0]
+      return {
+        unconfirmedBytes: unconfirmed,
+        segments: segments.length,
+        oldestUnconfirmedS: oldest ? (Date.now() - oldest.at) / 1000 : 0,
+        ...counters
+      }
+    },
+    async close (timeoutMs) {
+      if (closed) return
+      closed = true
+      for (const w of spaceWaiters) w()
+      spaceWaiters = []
+      await flushPending()
+      wakeDrain()
+      let timer: NodeJS.Timeout | undefined
+      const timedOut = await Promise.race([
+        drainDone.then(() => false),
+        new Promise<boolean>(resolve => { timer = setTimeout(() => resolve(true), timeoutMs) })
+      ])
+      clearTimeout(timer)
+      draining = false
+      wakeDrain()
+      if (timedOut) log.warn({ unconfirmedBytes: unconfirmed }, 'spool: shutdown timeout, the rest stays for the next start')
+      await drainDone
+      writeCheckpoint()
+      for (const w of waiters.splice(0)) w.reject(new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed before questdb confirmed'))
+      await writeFh.close()
+      // an empty write segment is not kept
+      const last = segments[segments.length - 1] as Segment
+      if (last.size === 0) { try { unlinkSync(last.path) } catch {} }
+      releaseLock()
+    }
+  }
+}

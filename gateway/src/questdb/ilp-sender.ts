@@ -4,7 +4,8 @@
 // QuestDB answers 2xx. A 4xx means QuestDB refuses some lines whatever we do:
 // the batch is bisected to find the chunk at fault, the rest is written, and
 // that chunk is handed to onPoison instead of blocking the stream forever.
-import { createTransport, SenderOptions, type SenderTransport } from '@questdb/nodejs-client'
+import { Agent as HttpAgent, request as httpRequest } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { Logger } from 'pino'
 
 export interface IlpSenderOptions {
@@ -16,6 +17,8 @@ export interface IlpSenderOptions {
   onPoison?: (chunk: Buffer, err: Error) => void
   backoffMinMs?: number
   backoffMaxMs?: number
+  /** Bound on one request (plus 1 s per MiB of body). */
+  requestTimeoutMs?: number
 }
 
 export interface IlpSender {
@@ -25,15 +28,43 @@ export interface IlpSender {
    * of the batch and the caller must keep it.
    */
   send: (chunks: Buffer[], stop?: () => boolean) => Promise<void>
+  /** Aborts the request in flight, if any (its batch then counts as not sent). */
+  abort: () => void
   close: () => Promise<void>
 }
 
-export function transportFor (httpUrl: string): SenderTransport {
-  const u = new URL(httpUrl)
-  const proto = u.protocol === 'https:' ? 'https' : 'http'
-  // protocol_version is fixed so nothing asks the server; retry_timeout bounds
-  // one attempt (the client aborts the request after it): our loop retries.
-  return createTransport(new SenderOptions(`${proto}::addr=${u.hostname}:${u.port || (proto === 'https' ? 443 : 80)};protocol_version=1;retry_timeout=30000;request_timeout=30000;request_min_throughput=1048576`))
+const agents = { http: new HttpAgent({ keepAlive: true, maxSockets: 4 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 4 }) }
+
+/**
+ * One POST to /write. Not the client's transport: that one retries inside a
+ * single call for up to retry_timeout (undici's retry agent, also on 5xx and
+ * refused connections), which would hide an outage from our loop and hold
+ * shutdown for that long. The lines themselves come from the client's encoder.
+ */
+function postIlp (httpUrl: string, body: Buffer, signal: AbortSignal, timeoutMs: number): Promise<void> {
+  const u = new URL('/write?precision=n', httpUrl)
+  const request = u.protocol === 'https:' ? httpsRequest : httpRequest
+  return new Promise((resolve, reject) => {
+    const req = request(u, {
+      method: 'POST',
+      agent: u.protocol === 'https:' ? agents.https : agents.http,
+      headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length },
+      signal,
+      timeout: timeoutMs
+    }, res => {
+      const parts: Buffer[] = []
+      res.on('data', (d: Buffer) => parts.push(d))
+      res.on('end', () => {
+        const status = res.statusCode ?? 0
+        if (status >= 200 && status < 300) resolve()
+        else reject(new Error(`HTTP request failed, statusCode=${status}, error=${Buffer.concat(parts).toString().slice(0, 500)}`))
+      })
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error(`no answer from questdb within ${timeoutMs} ms`)))
+    req.on('error', reject)
+    req.end(body)
+  })
 }
 
 export class IlpGiveUpError extends Error {
@@ -46,19 +77,23 @@ function isBadRequest (err: unknown): boolean {
 
 export function createIlpSender (opts: IlpSenderOptions): IlpSender {
   const { log } = opts
-  const transport = transportFor(opts.httpUrl)
+  const timeoutMs = opts.requestTimeoutMs ?? 30000
+  let current: AbortController | null = null
   const minMs = opts.backoffMinMs ?? 100
   const maxMs = opts.backoffMaxMs ?? 5000
   let busy = false
 
   async function post (body: Buffer): Promise<void> {
     const t0 = performance.now()
+    current = new AbortController()
     try {
-      await transport.send(body)
+      await postIlp(opts.httpUrl, body, current.signal, timeoutMs + body.length / 1048576 * 1000)
       opts.onFlush?.({ ok: true, bytes: body.length, ms: performance.now() - t0 })
     } catch (err) {
       opts.onFlush?.({ ok: false, bytes: body.length, ms: performance.now() - t0 })
       throw err
+    } finally {
+      current = null
     }
   }
 
@@ -100,8 +135,11 @@ export function createIlpSender (opts: IlpSenderOptions): IlpSender {
         busy = false
       }
     },
+    abort () {
+      current?.abort()
+    },
     async close () {
-      await transport.close().catch(() => {})
+      current?.abort()
     }
   }
 }

@@ -365,7 +365,10 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
       clearTimeout(timer)
       draining = false
       wakeDrain()
-      if (timedOut) log.warn({ unconfirmedBytes: unconfirmed }, 'spool: shutdown timeout, the rest stays for the next start')
+      if (timedOut) {
+        log.warn({ unconfirmedBytes: unconfirmed }, 'spool: shutdown timeout, the rest stays for the next start')
+        sender.abort()
+      }
       await drainDone
       writeCheckpoint()
       for (const w of waiters.splice(0)) w.reject(new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed before questdb confirmed'))

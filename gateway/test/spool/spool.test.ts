@@ -1,0 +1,147 @@
+// The spool against a real HTTP server that answers like QuestDB's /write,
+// so that outages and refusals can be provoked at the wire.
+import t, { type Test } from 'tap'
+import { createServer, type Server } from 'node:http'
+import { appendFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { openSpool } from '../../src/spool/spool.js'
+import { createIlpSender } from '../../src/questdb/ilp-sender.js'
+import { quietLogger, tempDir } from '../../../test/helper.js'
+
+interface FakeQuestDb { url: string, lines: string[], mode: 'ok' | 'down' | 'refuse-poison', requests: number, server: Server }
+
+async function fakeQuestDb (t: Test): Promise<FakeQuestDb> {
+  const fake: FakeQuestDb = { url: '', lines: [], mode: 'ok', requests: 0, server: null as unknown as Server }
+  fake.server = createServer((req, res) => {
+    const parts: Buffer[] = []
+    req.on('data', d => parts.push(d))
+    req.on('end', () => {
+      fake.requests++
+      const body = Buffer.concat(parts).toString()
+      if (fake.mode === 'down') { res.writeHead(503).end('{"message":"down"}'); return }
+      if (fake.mode === 'refuse-poison' && body.includes('POISON')) { res.writeHead(400).end('{"message":"bad line"}'); return }
+      fake.lines.push(...body.split('\n').filter(Boolean))
+      res.writeHead(204).end()
+    })
+  })
+  await new Promise<void>(resolve => fake.server.listen(0, '127.0.0.1', resolve))
+  fake.url = `http://127.0.0.1:${(fake.server.address() as { port: number }).port}`
+  t.teardown(() => new Promise<void>(resolve => { fake.server.closeAllConnections(); fake.server.close(() => resolve()) }))
+  return fake
+}
+
+function line (i: number, tag = 'ok'): Buffer {
+  return Buffer.from(`readings,vehicle_id=v${tag} seq=${i}i ${1700000000000000000 + i}\n`)
+}
+
+async function until (check: () => boolean, what: string, timeoutMs = 20000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
+
+function spoolFor (dir: string, url: string, extra: { maxBytes?: number, segmentBytes?: number, onPoison?: (c: Buffer) => void } = {}) {
+  const log = quietLogger()
+  const sender = createIlpSender({ httpUrl: url, log, backoffMinMs: 10, backoffMaxMs: 50, ...(extra.onPoison ? { onPoison: extra.onPoison } : {}) })
+  return openSpool({ dir, log, sender, segmentBytes: extra.segmentBytes ?? 1 << 20, maxBytes: extra.maxBytes ?? 1 << 30, maxBatchBytes: 64 * 1024 })
+}
+
+t.test('group commit: many appends share few fsyncs; all arrive in order', async t => {
+  const fake = await fakeQuestDb(t)
+  const spool = await spoolFor(tempDir(t), fake.url)
+  await Promise.all(Array.from({ length: 2000 }, (_, i) => spool.append(line(i))))
+  const s = spool.stats()
+  t.equal(s.appendedRecords, 2000)
+  t.ok(s.fsyncs < 200, `${s.fsyncs} fsyncs for 2000 appends`)
+  await until(() => fake.lines.length === 2000, 'all lines')
+  t.same(fake.lines.map(l => Number(/seq=(\d+)i/.exec(l)?.[1])), Array.from({ length: 2000 }, (_, i) => i), 'in order, once')
+  await spool.close(5000)
+})
+
+t.test('QuestDB down: appends stay durable, nothing is lost, the backlog drains when it returns', async t => {
+  const fake = await fakeQuestDb(t)
+  fake.mode = 'down'
+  const spool = await spoolFor(tempDir(t), fake.url, { segmentBytes: 4096 })
+  const confirmations = []
+  for (let i = 0; i < 500; i++) confirmations.push((await spool.append(line(i))).confirmed)
+  await until(() => fake.requests >= 3, 'failed attempts')
+  t.equal(fake.lines.length, 0)
+  t.ok(spool.stats().segments > 1, 'segments rotate')
+  fake.mode = 'ok'
+  await Promise.all(confirmations)
+  t.equal(new Set(fake.lines).size, 500, 'every line once')
+  await until(() => spool.stats().segments === 1, 'confirmed segments deleted')
+  await spool.close(5000)
+})
+
+t.test('a crash leaves the unconfirmed tail, which the next open replays; a torn record is cut', async t => {
+  const fake = await fakeQuestDb(t)
+  const dir = tempDir(t)
+  fake.mode = 'down'
+  const first = await spoolFor(dir, fake.url, { segmentBytes: 2048 })
+  for (let i = 0; i < 300; i++) await first.append(line(i))
+  // no close(): as after kill -9. Then a half-written record at the tail.
+  const segs = readdirSync(dir).filter(n => n.startsWith('seg-')).sort()
+  appendFileSync(join(dir, segs[segs.length - 1] as string), Buffer.from([200, 0, 0, 0, 1, 2, 3, 4, 65, 66]))
+  fake.mode = 'ok'
+  const second = await spoolFor(dir, fake.url, { segmentBytes: 2048 })
+  await until(() => new Set(fake.lines).size === 300, 'replayed lines')
+  t.equal(new Set(fake.lines).size, 300, 'all 300 acknowledged lines reached QuestDB')
+  t.notOk(fake.lines.some(l => l.includes('AB')), 'the torn record was not sent')
+  await second.close(5000)
+})
+
+t.test('past its bound the spool withholds (backpressure) instead of dropping', async t => {
+  const fake = await fakeQuestDb(t)
+  fake.mode = 'down'
+  const spool = await spoolFor(tempDir(t), fake.url, { maxBytes: 2000 })
+  let appended = 0
+  for (let i = 0; i < 200 && !spool.full(); i++) {
+    await Promise.race([spool.append(line(i)).then(() => { appended++ }), until(() => spool.full(), 'full', 1000).catch(() => {})])
+  }
+  t.ok(spool.full(), 'the spool reports it is full')
+  t.ok(appended > 10 && appended < 60, `${appended} appended before the bound of 2000 bytes`)
+  const blocked = spool.append(line(999))
+  let done = false
+  void blocked.then(() => { done = true })
+  await until(() => fake.requests >= 3, 'more failed attempts')
+  t.notOk(done, 'an append past the bound waits')
+  fake.mode = 'ok'
+  await blocked
+  t.ok(done, 'and completes once QuestDB drains the backlog')
+  await until(() => fake.lines.some(l => l.includes('seq=999i')), 'the late line')
+  await spool.close(5000)
+})
+
+t.test('lines QuestDB refuses are isolated; the rest of the batch is written', async t => {
+  const fake = await fakeQuestDb(t)
+  fake.mode = 'refuse-poison'
+  const poisoned: string[] = []
+  const spool = await spoolFor(tempDir(t), fake.url, { onPoison: c => poisoned.push(c.toString()) })
+  const all = []
+  for (let i = 0; i < 50; i++) all.push((await spool.append(line(i, i === 17 ? 'POISON' : 'ok'))).confirmed)
+  await Promise.all(all)
+  t.equal(fake.lines.length, 49)
+  t.equal(poisoned.length, 1)
+  t.match(poisoned[0], /POISON seq=17i/)
+  await spool.close(5000)
+})
+
+t.test('close drains within its bound and keeps the rest for the next start', async t => {
+  const fake = await fakeQuestDb(t)
+  const dir = tempDir(t)
+  fake.mode = 'down'
+  const spool = await spoolFor(dir, fake.url)
+  for (let i = 0; i < 10; i++) await spool.append(line(i))
+  const t0 = Date.now()
+  await spool.close(300)
+  t.ok(Date.now() - t0 < 5000, 'close returns')
+  await t.rejects(spool.append(line(11)), { code: 'GW_ERR_SPOOL_CLOSED' })
+  fake.mode = 'ok'
+  const again = await spoolFor(dir, fake.url)
+  await until(() => fake.lines.length === 10, 'replay')
+  t.equal(fake.lines.length, 10)
+  await again.close(5000)
+})

@@ -185,7 +185,7 @@ export interface Config {
    */
   SPOOL_SEGMENT_BYTES: number
   /**
-   * Readings per second one vehicle may send (token bucket, burst = 10 s worth); 0 disables.
+   * Readings per second one vehicle may send (token bucket, burst = 2 s worth); over it the vehicle is throttled (its acknowledgements and reads are delayed), nothing is dropped; 0 disables.
    */
   DEVICE_RATE_LIMIT: number
   /**

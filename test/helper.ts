@@ -113,3 +113,18 @@ export async function pollCount (pgUrl: string, text: string, want: number, time
   await waitWalApplied(pgUrl, timeoutMs).catch(() => {})
   return await count(pgUrl, text, params)
 }
+
+/** Real MQTT clients for vehicles, ended at teardown. */
+export async function connectVehicles (t: T, url: string, tokens: Map<string, string>, extra: Partial<import('mqtt').IClientOptions> = {}): Promise<import('mqtt').MqttClient[]> {
+  const mqtt = (await import('mqtt')).default
+  const clients = await Promise.all([...tokens].map(([id, token]) => mqtt.connectAsync(url, { clientId: id, username: id, password: token, protocolVersion: 4, reconnectPeriod: 0, ...extra })))
+  t.teardown(() => Promise.all(clients.map(c => c.endAsync(true).catch(() => {}))))
+  return clients
+}
+
+/** Rows of readings that share (vehicle_id, ts): must be none. */
+export async function duplicateReadings (pgUrl: string): Promise<number> {
+  const total = await count(pgUrl, 'SELECT count() n FROM readings')
+  const distinct = await count(pgUrl, 'SELECT count() n FROM (SELECT DISTINCT vehicle_id, ts FROM readings)')
+  return total - distinct
+}

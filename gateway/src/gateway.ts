@@ -105,7 +105,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     toRows,
     live,
     metrics,
-    overloaded: () => spool.full()
+    overloaded: () => spool.full(),
+    rateLimit: config.DEVICE_RATE_LIMIT
   })
   registry.watch(vehicleId => {
     log.info({ vehicleId }, 'token revoked, disconnecting')

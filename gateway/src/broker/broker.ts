@@ -18,6 +18,8 @@ import type { DeviceRegistry } from './device-registry.js'
 import type { Pipeline } from '../ingest/pipeline.js'
 import type { ToRows } from '../ingest/to-rows.js'
 import type { GatewayMetrics } from '../metrics.js'
+import { createRateLimiter } from './rate-limit.js'
+import type { Rows } from '../ingest/to-rows.js'
 import { GatewayError } from '../errors.js'
 
 export interface BrokerOptions {
@@ -30,6 +32,8 @@ export interface BrokerOptions {
   metrics: GatewayMetrics
   /** QoS 0 publishes wait for durability only while this is true (backpressure). */
   overloaded: () => boolean
+  /** Readings per second per vehicle; 0: unlimited. */
+  rateLimit: number
 }
 
 export interface ListenOptions {
@@ -67,6 +71,7 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
   let accepting = true
   let inflight = 0
   let internalClients = 0
+  const limiter = createRateLimiter(opts.rateLimit)
   const servers: Array<NetServer | HttpServer> = []
   const wsServers: WebSocketServer[] = []
 
@@ -144,7 +149,13 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
         work = pipeline.quarantine(toRows.reject(client.id, packet.topic.slice(0, 512), 'id_mismatch',
           `vehicle ${client.id} may publish only under ${vehicleSubtree(client.id)}`, payload))
       } else {
-        work = pipeline.ingest(t.vehicleId, t.kind, packet.topic, payload)
+        work = pipeline.ingest(t.vehicleId, t.kind, packet.topic, payload).then(async (rows: Rows) => {
+          const wait = limiter.take(client.id, rows.readings.length + rows.events.length)
+          if (wait > 0) {
+            metrics.throttled.inc()
+            await new Promise(resolve => setTimeout(resolve, wait))
+          }
+        })
       }
       const finish = (err?: unknown): void => {
         inflight--
@@ -160,7 +171,7 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
         }
         done(null)
       }
-      if (packet.qos === 0 && !opts.overloaded()) {
+      if (packet.qos === 0 && !opts.overloaded() && opts.rateLimit <= 0) {
         work.then(() => { inflight-- }, err => { inflight--; log.warn({ err, vehicleId: client.id }, 'qos 0 publish not made durable') })
         if (t === null || t.kind !== 'status') { packet.topic = CONSUMED_TOPIC; packet.retain = false }
         return done(null)
@@ -172,6 +183,7 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
   aedes.on('client', () => metrics.connected.inc())
   aedes.on('clientDisconnect', client => {
     metrics.connected.dec()
+    limiter.forget(client.id)
     if (roles.get(client) === 'internal') internalClients = Math.max(0, internalClients - 1)
   })
   aedes.on('clientReady', client => {

@@ -70,6 +70,10 @@ export class LeanClient {
   /** Messages sent and not yet acknowledged. */
   inflightCount (): number { return this.inflight.size }
   queuedCount (): number { return this.queue.length }
+  /** More than maxQueued messages wait, or the socket holds more than 256 KiB unsent. */
+  backlogged (maxQueued: number): boolean {
+    return this.queue.length >= maxQueued || (this.stream?.writableLength ?? 0) > 262144
+  }
 
   /** Resolves with the CONNACK time in ms; rejects with ConnectRefusedError or a socket error. */
   connect (opts: LeanConnectOptions): Promise<number> {

@@ -60,6 +60,14 @@ export interface SimulateOptions {
   /** TLS: accept a self-signed certificate. */
   rejectUnauthorized?: boolean
   keepaliveS?: number
+  /**
+   * Closed loop for benchmarks: a vehicle whose client is backlogged (this
+   * many QoS 1 messages queued beyond the window, or its socket full) skips
+   * its slot; the reading is counted as skipped, never sent. Default: never.
+   */
+  maxQueued?: number
+  /** Called when all vehicles are connected and publishing starts, and when it stops. */
+  onPhase?: (phase: 'publishing' | 'draining') => void
   /** Called about once a second while running. */
   onProgress?: (p: Progress) => void
   /** How long to wait for outstanding PUBACKs (and offline vehicles to come back) at the end. */
@@ -101,6 +109,8 @@ export interface Report {
   acked: number
   unacked: number
   errors: number
+  /** Slots skipped because the vehicle was backlogged (maxQueued). */
+  skipped: number
   faults: Record<FaultKind, number>
   /** Wrong-token connects the broker refused (CONNACK return code 4 or 5). */
   wrongTokenRefused: number
@@ -110,6 +120,8 @@ export interface Report {
   durationS: number
   ratePerS: number
   ackRatePerS: number
+  /** This process's CPU (user + system, % of one core) while publishing: the simulator's own cost when it runs alone. */
+  cpuPct: number
   pubackMs: { p50: number, p90: number, p99: number, max: number }
   connectMs: { p50: number, p90: number, p99: number, max: number }
   ledger: Ledger
@@ -168,6 +180,8 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
   let sent = 0
   let acked = 0
   let errors = 0
+  let skipped = 0
+  const maxQueued = opts.maxQueued ?? Infinity
   let connectFailures = 0
   let reconnects = 0
   let wrongTokenRefused = 0
@@ -282,6 +296,7 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
   }
 
   function emit (s: Sim, now: number): void {
+    if (s.phase === 'online' && maxQueued !== Infinity && s.client.backlogged(maxQueued)) { skipped++; return }
     const ts = Math.max(now, s.lastTs + 1)
     const dtS = s.lastTs === 0 ? 1 / opts.hz : (ts - s.lastTs) / 1000
     s.lastTs = ts
@@ -380,7 +395,9 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
   }
   runStart = Date.now()
   publishing = true
+  opts.onPhase?.('publishing')
   const publishStart = performance.now()
+  const cpu0 = process.cpuUsage()
   for (const s of sims) if (s.phase === 'online') s.nextDue = runStart + faultRng() * intervalMs(s, runStart)
   await new Promise<void>(resolve => {
     const t = setTimeout(resolve, opts.durationS * 1000)
@@ -388,6 +405,8 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
   })
   stopped = true
   const publishEnd = performance.now()
+  const cpu = process.cpuUsage(cpu0)
+  opts.onPhase?.('draining')
   // offline vehicles come back and send what they buffered; the rest drains
   const drainUntil = Date.now() + (opts.drainTimeoutS ?? 15) * 1000
   const busy = (): boolean => sims.some(s => s.phase === 'offline' || s.phase === 'connecting' || s.client.inflightCount() + s.client.queuedCount() > 0)
@@ -414,6 +433,7 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
     acked,
     unacked: sent - acked,
     errors,
+    skipped,
     faults: faultCount,
     wrongTokenRefused,
     rejectedOnPurpose: QUARANTINED.reduce((n, k) => n + faultCount[k], 0),
@@ -421,6 +441,7 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
     durationS: Math.round(durationS * 100) / 100,
     ratePerS: Math.round(sent / Math.max(durationS, 0.001)),
     ackRatePerS: Math.round(acked / Math.max(durationS, 0.001)),
+    cpuPct: Math.round((cpu.user + cpu.system) / 1e4 / Math.max(durationS, 0.001)),
     pubackMs: latency.summary(),
     connectMs: cl,
     ledger: {

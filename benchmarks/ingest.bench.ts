@@ -131,7 +131,7 @@ export async function runIngest (cleanup: Cleanup, db: { httpUrl: string, pgUrl:
     const qos0 = await ladder(gw, o, 0)
     const res: Record<string, unknown> = { qos1, qos0 }
     if (qos1.sustainedPerS > 0) res.atHalfMax = { targetPerS: Math.round(qos1.sustainedPerS / 2), ...await latencyRun(gw, o, Math.round(qos1.sustainedPerS / 2)) }
-    res.at20k = await latencyRun(gw, o, 20000)
+    res.at20k = { targetPerS: 20000, ...await latencyRun(gw, o, 20000) }
     res.fleet = await fleetRun(gw, o)
     await gw.stop()
     out[mode] = res

@@ -46,6 +46,21 @@ export async function verify (ledger: Ledger, pgUrl: string, { timeoutMs = 12000
   const ours = new Set(ledger.vehicleIds)
   const from = iso(ledger.minTsMs)
   const to = iso(ledger.maxTsMs)
+  if (ledger.qos === 0) {
+    // QoS 0 has no PUBACK: what was written may still be on its way through
+    // the gateway. Wait until the count reaches what was sent, or stops growing.
+    const want = [...ledger.byVehicle.values()].reduce((n, a) => n + a.length, 0)
+    const deadline = Date.now() + timeoutMs
+    let last = -1
+    for (;;) {
+      const rows = await query<{ n: string }>(pgUrl, 'SELECT count() n FROM readings WHERE ts >= $1 AND ts <= $2', [from, to])
+      const n = Number(rows[0]?.n ?? 0)
+      if (n >= want || n === last || Date.now() > deadline) break
+      last = n
+      await new Promise(resolve => setTimeout(resolve, 1000))
+      await waitWalApplied(pgUrl, timeoutMs)
+    }
+  }
   const base = ledger.minTsMs
   const rows = await query<{ vehicle_id: string, n: string, d: string, s: string }>(pgUrl,
     'SELECT vehicle_id, count() n, count_distinct(ts) d, sum((cast(ts AS long) / 1000) - $1) s FROM readings WHERE ts >= $2 AND ts <= $3',

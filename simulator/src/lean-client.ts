@@ -70,6 +70,8 @@ export class LeanClient {
   /** Messages sent and not yet acknowledged. */
   inflightCount (): number { return this.inflight.size }
   queuedCount (): number { return this.queue.length }
+  /** Bytes written by us and not yet handed to the kernel. */
+  unsentBytes (): number { return this.stream?.writableLength ?? 0 }
   /** More than maxQueued messages wait, or the socket holds more than 256 KiB unsent. */
   backlogged (maxQueued: number): boolean {
     return this.queue.length >= maxQueued || (this.stream?.writableLength ?? 0) > 262144
@@ -138,17 +140,20 @@ export class LeanClient {
     })
   }
 
-  private write (p: Packet): void {
-    this.stream?.write(mqttPacket.generate(p, GEN_OPTS))
+  private write (p: Packet, done?: (err?: Error | null) => void): void {
+    this.stream?.write(mqttPacket.generate(p, GEN_OPTS), done)
     this.lastWrite = Date.now()
   }
 
-  /** QoS 0: written at once, cb(null, 0) after the write. QoS 1: cb once PUBACKed. */
+  /**
+   * QoS 0: cb once the bytes left this process (handed to the kernel), so a
+   * run that ends with data still queued here does not count it as sent.
+   * QoS 1: cb once PUBACKed.
+   */
   publish (topic: string, payload: string | Buffer, qos: 0 | 1, cb: PublishCallback): void {
     if (!this.connected) { cb(new Error('not connected'), 0); return }
     if (qos === 0) {
-      this.write({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false })
-      cb(null, 0)
+      this.write({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, err => cb(err ?? null, 0))
       return
     }
     this.queue.push({ topic, payload, cb })
@@ -182,8 +187,9 @@ export class LeanClient {
     this.closing = true
     return new Promise(resolve => {
       s.once('close', () => resolve())
+      // end() flushes what is still queued here before the FIN; destroy() would drop it
       if (this.connected) { this.write({ cmd: 'disconnect' }); s.end() } else s.destroy()
-      setTimeout(() => s.destroy(), 2000).unref()
+      setTimeout(() => s.destroy(), 30000).unref()
     })
   }
 

@@ -409,7 +409,7 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
   opts.onPhase?.('draining')
   // offline vehicles come back and send what they buffered; the rest drains
   const drainUntil = Date.now() + (opts.drainTimeoutS ?? 15) * 1000
-  const busy = (): boolean => sims.some(s => s.phase === 'offline' || s.phase === 'connecting' || s.client.inflightCount() + s.client.queuedCount() > 0)
+  const busy = (): boolean => sims.some(s => s.phase === 'offline' || s.phase === 'connecting' || s.client.inflightCount() + s.client.queuedCount() + s.client.unsentBytes() > 0)
   while (busy() && Date.now() < drainUntil) await new Promise(resolve => setTimeout(resolve, 20))
   clearInterval(ticker)
   tick()

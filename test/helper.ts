@@ -3,7 +3,6 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import pg from 'pg'
 import { pino, type Logger } from 'pino'
 import type { Test } from 'tap'
 import { loadConfig, type Config } from '../schemas/config.js'
@@ -11,6 +10,9 @@ import { startQuestDb, type ManagedQuestDb } from '../scripts/questdb.js'
 import { runGateway, type RunningGateway } from '../gateway/src/main.js'
 import { runApi, type RunningApi } from '../api/src/main.js'
 import { issueToken } from '../gateway/src/broker/device-registry.js'
+import { count, pollUntil, waitWalApplied } from '../scripts/questdb-sql.js'
+
+export { query, count, pollUntil, waitWalApplied } from '../scripts/questdb-sql.js'
 
 type T = Test
 
@@ -69,41 +71,6 @@ export async function startStack (t: T, db: { httpUrl: string, pgUrl: string }, 
 
 export function issueTokens (dataDir: string, ids: string[]): Map<string, string> {
   return new Map(ids.map(id => [id, issueToken(dataDir, id)]))
-}
-
-export async function query<R extends Record<string, unknown> = Record<string, unknown>> (pgUrl: string, text: string, params: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client({ connectionString: pgUrl })
-  await client.connect()
-  try {
-    return (await client.query(text, params)).rows as R[]
-  } finally {
-    await client.end()
-  }
-}
-
-export async function count (pgUrl: string, text: string, params: unknown[] = []): Promise<number> {
-  const rows = await query<{ n: string }>(pgUrl, text, params)
-  return Number(rows[0]?.n ?? 0)
-}
-
-/** Polls until check() returns true (rows become visible after the WAL is applied). */
-export async function pollUntil (check: () => Promise<boolean>, timeoutMs = 30000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  let delay = 50
-  for (;;) {
-    if (await check().catch(() => false)) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, delay))
-    delay = Math.min(delay * 2, 500)
-  }
-}
-
-/** Waits until QuestDB has applied every committed WAL transaction of every table. */
-export async function waitWalApplied (pgUrl: string, timeoutMs = 60000): Promise<void> {
-  await pollUntil(async () => {
-    const rows = await query<{ writerTxn: string, sequencerTxn: string, suspended: boolean }>(pgUrl, 'SELECT writerTxn, sequencerTxn, suspended FROM wal_tables()')
-    return rows.every(r => !r.suspended && Number(r.writerTxn) >= Number(r.sequencerTxn))
-  }, timeoutMs, 'WAL applied')
 }
 
 /** Polls until the count reaches want, then counts again once the WAL is fully applied (so late duplicates would show). */

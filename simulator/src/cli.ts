@@ -1,25 +1,67 @@
 // Thin CLI over simulate(): parse args, show progress, print the report, exit code.
 import { parseArgs } from 'node:util'
 import { readFileSync } from 'node:fs'
-import { simulate, vehicleIds, type Report } from './simulate.js'
+import { simulate, vehicleIds, type FaultRates, type LoadShape, type OfflineOptions, type Report } from './simulate.js'
 import { obtainTokens } from './tokens.js'
+import { loadNetworkFile, type CityBox } from './roads.js'
+import { resolvePgUrl, verify, type VerifyResult } from './verify.js'
 
 const HELP = new URL('../help.txt', import.meta.url)
 
-export function formatReport (r: Report): string {
+export function formatReport (r: Report, v?: VerifyResult): string {
+  const f = r.faults
   const rows: Array<[string, string]> = [
-    ['vehicles (connected)', `${r.vehicles} (${r.connected})`],
-    ['sent', String(r.sent)],
+    ['vehicles (connected, failed)', `${r.vehicles} (${r.connected}, ${r.connectFailures})`],
+    ['transport, qos, window, shape', `${r.transport}, ${r.qos}, ${r.window}, ${r.shape}`],
+    ['readings sent', String(r.sent)],
     ['acknowledged', String(r.acked)],
     ['unacknowledged', String(r.unacked)],
     ['errors', String(r.errors)],
+    ['rejected on purpose', `${r.rejectedOnPurpose} (invalid_json ${f.invalid_json}, schema ${f.schema}, future_ts ${f.future_ts}, id_mismatch ${f.id_mismatch})`],
+    ['duplicates, wrong tokens (refused)', `${f.duplicate}, ${f.wrong_token} (${r.wrongTokenRefused})`],
+    ['offline spells, buffered, batches', `${r.offline.spells}, ${r.offline.bufferedReadings}, ${r.offline.batches}`],
     ['duration', `${r.durationS} s`],
     ['rate (sent, acked)', `${r.ratePerS}/s, ${r.ackRatePerS}/s`],
     ['PUBACK latency p50/p90/p99/max', `${r.pubackMs.p50} / ${r.pubackMs.p90} / ${r.pubackMs.p99} / ${r.pubackMs.max} ms`],
-    ['connect p50/p99/max', `${r.connectMs.p50} / ${r.connectMs.p99} / ${r.connectMs.max} ms`]
+    ['connect p50/p90/p99/max', `${r.connectMs.p50} / ${r.connectMs.p90} / ${r.connectMs.p99} / ${r.connectMs.max} ms (reconnects ${r.reconnects})`]
   ]
+  if (v) {
+    rows.push(['verify', v.ok ? 'OK' : 'FAILED'])
+    rows.push(['  expected, found in QuestDB', `${v.expected}, ${v.found}`])
+    rows.push(['  missing, duplicated, unexpected', `${v.missing}, ${v.duplicated}, ${v.unexpected}`])
+    for (const [reason, x] of Object.entries(v.rejections)) rows.push([`  rejections ${reason}`, `${x.found} of ${x.expected}`])
+    for (const m of v.missingExamples) rows.push(['  missing', `${m.vehicle_id} @ ${m.ts}`])
+  }
   const w = Math.max(...rows.map(([k]) => k.length))
-  return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n')
+  return rows.map(([k, val]) => `${k.padEnd(w)}  ${val}`).join('\n')
+}
+
+export function reportJson (r: Report, v?: VerifyResult): Record<string, unknown> {
+  const { ledger: _omit, ...rest } = r
+  return v ? { ...rest, verify: v } : rest
+}
+
+class UsageError extends Error {}
+
+function num (name: string, value: string | undefined, check: (x: number) => boolean): number {
+  const x = Number(value)
+  if (value === undefined || !Number.isFinite(x) || !check(x)) throw new UsageError(`--${name}: bad value ${JSON.stringify(value)}`)
+  return x
+}
+
+const FAULT_KEYS: Record<string, keyof FaultRates> = { malformed: 'malformed', schema: 'schema', duplicate: 'duplicate', future: 'future', foreign: 'foreignTopic', 'wrong-token': 'wrongToken' }
+
+export function parseFaults (spec: string): FaultRates {
+  const out: FaultRates = {}
+  for (const part of spec.split(',').filter(Boolean)) {
+    const [k, v] = part.split('=')
+    const key = FAULT_KEYS[k ?? '']
+    if (!key) throw new UsageError(`--faults: unknown fault ${JSON.stringify(k)} (one of ${Object.keys(FAULT_KEYS).join(', ')})`)
+    out[key] = num('faults', v, x => x >= 0 && x <= 1)
+  }
+  const total = (out.malformed ?? 0) + (out.schema ?? 0) + (out.future ?? 0) + (out.foreignTopic ?? 0)
+  if (total > 1) throw new UsageError('--faults: malformed + schema + future + foreign must not exceed 1')
+  return out
 }
 
 export async function main (argv: string[]): Promise<number> {
@@ -31,11 +73,24 @@ export async function main (argv: string[]): Promise<number> {
         url: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
         vehicles: { type: 'string', default: '10' },
         hz: { type: 'string', default: '1' },
+        'parked-interval': { type: 'string', default: '30' },
         duration: { type: 'string', default: '30' },
         qos: { type: 'string', default: '1' },
+        window: { type: 'string', default: '1' },
         seed: { type: 'string', default: '1' },
         prefix: { type: 'string', default: 'sim-' },
+        shape: { type: 'string', default: 'steady' },
+        'ramp-from': { type: 'string', default: '0.1' },
+        burst: { type: 'string', default: '10,2,5' },
+        'connect-spread': { type: 'string' },
+        city: { type: 'string' },
+        roads: { type: 'string' },
+        faults: { type: 'string', default: '' },
+        offline: { type: 'string' },
+        insecure: { type: 'boolean', default: false },
         'data-dir': { type: 'string', default: process.env.DATA_DIR ?? './data' },
+        verify: { type: 'boolean', default: false },
+        'pg-url': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false }
       }
@@ -45,37 +100,79 @@ export async function main (argv: string[]): Promise<number> {
     return 2
   }
   if (values.help) { process.stdout.write(readFileSync(HELP, 'utf8')); return 0 }
-  const vehicles = Number(values.vehicles)
-  const hz = Number(values.hz)
-  const durationS = Number(values.duration)
-  const qos = Number(values.qos)
-  if (!(Number.isInteger(vehicles) && vehicles > 0) || !(hz > 0) || !(durationS > 0) || (qos !== 0 && qos !== 1)) {
-    process.stderr.write('--vehicles must be a positive integer, --hz and --duration positive numbers, --qos 0 or 1\n')
+  let opts
+  try {
+    const vehicles = num('vehicles', values.vehicles, x => Number.isInteger(x) && x > 0)
+    const qos = num('qos', values.qos, x => x === 0 || x === 1) as 0 | 1
+    let shape: LoadShape
+    let connectSpreadS = values['connect-spread'] === undefined ? undefined : num('connect-spread', values['connect-spread'], x => x >= 0)
+    switch (values.shape) {
+      case 'steady': shape = { kind: 'steady' }; break
+      case 'storm': shape = { kind: 'steady' }; connectSpreadS ??= 1; break
+      case 'ramp': shape = { kind: 'ramp', fromFraction: num('ramp-from', values['ramp-from'], x => x >= 0 && x <= 1) }; break
+      case 'burst': {
+        const [everyS, lengthS, factor] = values.burst.split(',')
+        shape = { kind: 'burst', everyS: num('burst', everyS, x => x > 0), lengthS: num('burst', lengthS, x => x >= 0), factor: num('burst', factor, x => x > 0) }
+        break
+      }
+      default: throw new UsageError('--shape must be steady, ramp, burst or storm')
+    }
+    let city: CityBox | undefined
+    if (values.city) {
+      const [minLon, minLat, maxLon, maxLat] = values.city.split(',').map(Number) as [number, number, number, number]
+      if (![minLon, minLat, maxLon, maxLat].every(Number.isFinite) || minLon >= maxLon || minLat >= maxLat) throw new UsageError('--city must be minLon,minLat,maxLon,maxLat')
+      city = { minLon, minLat, maxLon, maxLat }
+    }
+    let offline: OfflineOptions | undefined
+    if (values.offline) {
+      const [perHour, minS, maxS] = values.offline.split(',')
+      offline = { perHour: num('offline', perHour, x => x >= 0), minS: num('offline', minS ?? '5', x => x >= 0), maxS: num('offline', maxS ?? '30', x => x >= 0) }
+      if (offline.maxS < offline.minS) throw new UsageError('--offline: max below min')
+    }
+    opts = {
+      url: values.url,
+      vehicles,
+      hz: num('hz', values.hz, x => x > 0),
+      parkedIntervalS: num('parked-interval', values['parked-interval'], x => x > 0),
+      durationS: num('duration', values.duration, x => x > 0),
+      qos,
+      window: num('window', values.window, x => Number.isInteger(x) && x >= 1 && x <= 65535),
+      seed: num('seed', values.seed, Number.isInteger),
+      prefix: values.prefix,
+      shape,
+      ...(connectSpreadS !== undefined ? { connectSpreadS } : {}),
+      ...(city ? { city } : {}),
+      ...(values.roads ? { network: loadNetworkFile(values.roads) } : {}),
+      faults: parseFaults(values.faults),
+      ...(offline ? { offline } : {}),
+      rejectUnauthorized: !values.insecure
+    }
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`)
     return 2
   }
-  const ids = vehicleIds(vehicles, values.prefix)
+  const pgUrl = values.verify ? resolvePgUrl(values['pg-url'], values['data-dir']) : null
+  if (values.verify && !pgUrl) {
+    process.stderr.write('--verify needs QuestDB: --pg-url, QUESTDB_PG_URL, or DATA_DIR/questdb/addresses.json of a managed QuestDB\n')
+    return 2
+  }
+  const ids = vehicleIds(opts.vehicles, values.prefix)
   const tokens = obtainTokens(values['data-dir'], ids)
   const ac = new AbortController()
   process.once('SIGINT', () => ac.abort())
   const tty = process.stderr.isTTY === true
   const report = await simulate({
-    url: values.url,
-    vehicles,
-    hz,
-    durationS,
-    qos: qos as 0 | 1,
-    seed: Number(values.seed),
-    prefix: values.prefix,
+    ...opts,
     tokens,
     onProgress: p => {
-      const line = `t=${p.elapsedS.toFixed(0)}s connected=${p.connected} sent=${p.sent} acked=${p.acked} inflight=${p.inflight} errors=${p.errors} rate=${p.ratePerS.toFixed(0)}/s`
+      const line = `t=${p.elapsedS.toFixed(0)}s connected=${p.connected} rate=${p.ratePerS.toFixed(0)}/s sent=${p.sent} acked=${p.acked} inflight=${p.inflight} errors=${p.errors}`
       process.stderr.write(tty ? `\r${line}\x1b[K` : line + '\n')
     }
   }, { signal: ac.signal })
   if (tty) process.stderr.write('\n')
-  if (values.json) {
-    const { ackedByVehicle: _omit, ...rest } = report
-    process.stdout.write(JSON.stringify(rest, null, 2) + '\n')
-  } else process.stdout.write(formatReport(report) + '\n')
-  return report.unacked === 0 && report.errors === 0 && report.connectFailures === 0 ? 0 : 1
+  const v = pgUrl ? await verify(report.ledger, pgUrl) : undefined
+  if (values.json) process.stdout.write(JSON.stringify(reportJson(report, v), null, 2) + '\n')
+  else process.stdout.write(formatReport(report, v) + '\n')
+  const clean = report.unacked === 0 && report.errors === 0 && report.connectFailures === 0
+  return clean && (v === undefined || v.ok) ? 0 : 1
 }

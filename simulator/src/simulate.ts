@@ -1,45 +1,130 @@
-// simulate(opts, { signal }) -> Report: drives N vehicles against an MQTT URL,
-// counts what was sent and acknowledged, and measures PUBACK latency.
-import mqtt, { type MqttClient } from 'mqtt'
+// simulate(opts, { signal }) -> Report: drives N vehicles over a street
+// network against an MQTT URL through the lean client, injects faults and
+// offline spells on request, shapes the load, counts what was sent and
+// acknowledged, measures PUBACK and connect latency, and keeps the ledger of
+// acknowledged readings that verify() compares with QuestDB.
 import { vehicleTopic } from '../../schemas/topics.js'
-import { createVehicle, step, type VehicleState } from './fleet.js'
+import type { Reading } from '../../schemas/types.js'
+import { createVehicle, isParked, networkForSeed, step, type ModelOptions, type VehicleState } from './fleet.js'
+import { createRng, type CityBox, type RoadNetwork } from './roads.js'
+import { ConnectRefusedError, LeanClient } from './lean-client.js'
 import { LatencyRecorder } from './stats.js'
+
+export type LoadShape =
+  | { kind: 'steady' }
+  /** from fromFraction of the rate up to all of it over the run */
+  | { kind: 'ramp', fromFraction?: number }
+  /** factor times the rate for lengthS every everyS */
+  | { kind: 'burst', everyS: number, lengthS: number, factor: number }
+
+/** Each a probability per reading (wrongToken: per vehicle, one refused attempt before its real connect). */
+export interface FaultRates {
+  malformed?: number
+  schema?: number
+  duplicate?: number
+  future?: number
+  foreignTopic?: number
+  wrongToken?: number
+}
+
+export interface OfflineOptions {
+  /** Spells per vehicle-hour. */
+  perHour: number
+  minS: number
+  maxS: number
+}
 
 export interface SimulateOptions {
   url: string
   vehicles: number
-  hz: number
-  durationS: number
-  qos?: 0 | 1
-  seed?: number
-  prefix?: string
   /** vehicleId -> device token */
   tokens: Map<string, string>
-  /** Time to connect all vehicles (spread evenly). */
+  /** Readings per second per vehicle while it moves. */
+  hz: number
+  /** Seconds between readings while parked (default 30). */
+  parkedIntervalS?: number
+  durationS: number
+  qos?: 0 | 1
+  /** QoS 1 messages in flight per vehicle (default 1). */
+  window?: number
+  seed?: number
+  prefix?: string
+  shape?: LoadShape
+  /** All vehicles connect within this many seconds (a connect storm when short). */
   connectSpreadS?: number
+  city?: CityBox
+  network?: RoadNetwork
+  model?: ModelOptions
+  faults?: FaultRates
+  offline?: OfflineOptions
+  /** TLS: accept a self-signed certificate. */
+  rejectUnauthorized?: boolean
+  keepaliveS?: number
+  /**
+   * Closed loop for benchmarks: a vehicle whose client is backlogged (this
+   * many QoS 1 messages queued beyond the window, or its socket full) skips
+   * its slot; the reading is counted as skipped, never sent. Default: never.
+   */
+  maxQueued?: number
+  /** Called when all vehicles are connected and publishing starts, and when it stops. */
+  onPhase?: (phase: 'publishing' | 'draining') => void
   /** Called about once a second while running. */
   onProgress?: (p: Progress) => void
-  /** How long to wait for outstanding PUBACKs at the end. */
+  /** How long to wait for outstanding PUBACKs (and offline vehicles to come back) at the end. */
   drainTimeoutS?: number
 }
 
 export interface Progress { elapsedS: number, sent: number, acked: number, inflight: number, errors: number, connected: number, ratePerS: number }
 
+export type FaultKind = 'invalid_json' | 'schema' | 'future_ts' | 'id_mismatch' | 'duplicate' | 'wrong_token'
+/** The faults the gateway must quarantine, with the reason it records. */
+export const QUARANTINED: ReadonlyArray<Exclude<FaultKind, 'duplicate' | 'wrong_token'>> = ['invalid_json', 'schema', 'future_ts', 'id_mismatch']
+
+export interface Ledger {
+  qos: 0 | 1
+  /** vehicleId -> ts (epoch ms) of each reading acknowledged (QoS 0: written), once each */
+  byVehicle: Map<string, number[]>
+  /** Readings sent and never acknowledged (they may or may not be stored). */
+  unacked: number
+  /** Fault messages acknowledged, by the reason the gateway must record. */
+  quarantinedAcked: Record<string, number>
+  vehicleIds: string[]
+  minTsMs: number
+  maxTsMs: number
+  startedAtMs: number
+  endedAtMs: number
+}
+
 export interface Report {
   vehicles: number
   connected: number
   connectFailures: number
+  reconnects: number
+  qos: 0 | 1
+  window: number
+  shape: string
+  transport: string
+  /** valid readings sent (a duplicate's second copy is counted under faults) */
   sent: number
   acked: number
   unacked: number
   errors: number
+  /** Slots skipped because the vehicle was backlogged (maxQueued). */
+  skipped: number
+  faults: Record<FaultKind, number>
+  /** Wrong-token connects the broker refused (CONNACK return code 4 or 5). */
+  wrongTokenRefused: number
+  /** Fault messages sent that the gateway must quarantine. */
+  rejectedOnPurpose: number
+  offline: { spells: number, bufferedReadings: number, batches: number }
   durationS: number
   ratePerS: number
   ackRatePerS: number
+  /** This process's CPU (user + system, % of one core) while publishing: the simulator's own cost when it runs alone. */
+  cpuPct: number
   pubackMs: { p50: number, p90: number, p99: number, max: number }
-  connectMs: { p50: number, p99: number, max: number }
-  /** What each vehicle had acknowledged: first and last seq. */
-  ackedByVehicle: Record<string, number>
+  connectMs: { p50: number, p90: number, p99: number, max: number }
+  ledger: Ledger
 }
 
 export function vehicleIds (n: number, prefix = 'sim-'): string[] {
@@ -47,114 +132,328 @@ export function vehicleIds (n: number, prefix = 'sim-'): string[] {
   return Array.from({ length: n }, (_, i) => prefix + String(i).padStart(Math.max(width, 4), '0'))
 }
 
+/** The share of the configured rate at time t of a run of durationS. */
+export function shapeFactor (shape: LoadShape, tS: number, durationS: number): number {
+  switch (shape.kind) {
+    case 'steady': return 1
+    case 'ramp': {
+      const from = shape.fromFraction ?? 0.1
+      return from + (1 - from) * Math.min(1, Math.max(0, tS / durationS))
+    }
+    case 'burst': return (tS % shape.everyS) < shape.lengthS ? shape.factor : 1
+  }
+}
+
+type Phase = 'idle' | 'connecting' | 'online' | 'offline' | 'done'
+
+interface Sim {
+  index: number
+  id: string
+  topic: string
+  model: VehicleState
+  client: LeanClient
+  phase: Phase
+  nextDue: number
+  lastTs: number
+  offlineUntil: number
+  buffer: Reading[]
+  acked: number[]
+}
+
+const MAX_BATCH = 1000
+
 export async function simulate (opts: SimulateOptions, { signal }: { signal?: AbortSignal } = {}): Promise<Report> {
   const qos = opts.qos ?? 1
+  const window = Math.max(1, opts.window ?? 1)
+  const seed = opts.seed ?? 1
+  const shape = opts.shape ?? { kind: 'steady' }
+  const parkedIntervalS = opts.parkedIntervalS ?? 30
+  const keepaliveS = opts.keepaliveS ?? 60
+  const faults = opts.faults ?? {}
+  const net = opts.network ?? networkForSeed(seed, opts.city)
   const ids = vehicleIds(opts.vehicles, opts.prefix)
+  const faultRng = createRng(seed ^ 0xfa017)
   const latency = new LatencyRecorder()
   const connectLatency = new LatencyRecorder()
-  const ackedByVehicle: Record<string, number> = {}
+  const faultCount: Record<FaultKind, number> = { invalid_json: 0, schema: 0, future_ts: 0, id_mismatch: 0, duplicate: 0, wrong_token: 0 }
+  const quarantinedAcked: Record<string, number> = { invalid_json: 0, schema: 0, future_ts: 0, id_mismatch: 0 }
   let sent = 0
   let acked = 0
   let errors = 0
+  let skipped = 0
+  const maxQueued = opts.maxQueued ?? Infinity
   let connectFailures = 0
-  const clients: MqttClient[] = []
-  const timers: NodeJS.Timeout[] = []
-  const t0 = performance.now()
+  let reconnects = 0
+  let wrongTokenRefused = 0
+  let spells = 0
+  let bufferedReadings = 0
+  let batches = 0
+  let minTs = Infinity
+  let maxTs = -Infinity
   let stopped = false
-  let publishEnd = 0
+  const startedAtMs = Date.now()
 
-  const connectSpreadMs = (opts.connectSpreadS ?? Math.min(5, opts.vehicles / 2000)) * 1000
-  const periodMs = 1000 / opts.hz
+  const sims: Sim[] = ids.map((id, index) => ({
+    index,
+    id,
+    topic: vehicleTopic(id, 'telemetry'),
+    model: createVehicle(id, index, seed, net, opts.model),
+    client: new LeanClient(window),
+    phase: 'idle',
+    nextDue: 0,
+    lastTs: 0,
+    offlineUntil: 0,
+    buffer: [],
+    acked: []
+  }))
 
-  function startVehicle (id: string, index: number): Promise<void> {
-    const token = opts.tokens.get(id)
-    const state: VehicleState = createVehicle(id, index, opts.seed ?? 1)
-    return new Promise(resolve => {
-      const c0 = performance.now()
-      const client = mqtt.connect(opts.url, {
-        clientId: id,
-        username: id,
-        password: token,
-        protocolVersion: 4,
-        clean: true,
-        keepalive: 60,
-        reconnectPeriod: 1000,
-        connectTimeout: 30000,
-        will: { topic: vehicleTopic(id, 'status'), payload: Buffer.from('offline'), qos: 1, retain: true }
-      })
-      clients.push(client)
-      let first = true
-      client.on('connect', () => {
-        if (first) {
-          first = false
-          connectLatency.record(performance.now() - c0)
-          resolve()
-          const tick = (): void => {
-            if (stopped) return
-            const reading = step(state, 1 / opts.hz, Date.now())
-            const payload = JSON.stringify(reading)
-            const sentAt = performance.now()
-            sent++
-            const seq = reading.seq as number
-            client.publish(vehicleTopic(id, 'telemetry'), payload, { qos }, (err) => {
-              if (err) { errors++; return }
-              if (qos > 0) latency.record(performance.now() - sentAt)
-              acked++
-              ackedByVehicle[id] = Math.max(ackedByVehicle[id] ?? 0, seq)
-            })
-          }
-          const offset = (index * periodMs / Math.max(1, opts.vehicles)) % periodMs
-          timers.push(setTimeout(() => { tick(); timers.push(setInterval(tick, periodMs)) }, offset))
-        }
-      })
-      client.on('error', () => {
-        if (first) { first = false; connectFailures++; client.end(true); resolve() } else errors++
-      })
+  function connectOpts (s: Sim, password: string | undefined): Parameters<LeanClient['connect']>[0] {
+    return {
+      url: opts.url,
+      clientId: s.id,
+      username: s.id,
+      ...(password !== undefined ? { password } : {}),
+      keepaliveS,
+      will: { topic: vehicleTopic(s.id, 'status'), payload: 'offline', qos: 1, retain: true },
+      rejectUnauthorized: opts.rejectUnauthorized ?? true
+    }
+  }
+
+  async function connect (s: Sim, first: boolean): Promise<void> {
+    s.phase = 'connecting'
+    if (first && (faults.wrongToken ?? 0) > 0 && faultRng() < (faults.wrongToken ?? 0)) {
+      faultCount.wrong_token++
+      const intruder = new LeanClient(1)
+      try {
+        await intruder.connect(connectOpts(s, 'fgt_' + 'x'.repeat(43)))
+        await intruder.end()
+      } catch (err) {
+        if (err instanceof ConnectRefusedError) wrongTokenRefused++
+      }
+    }
+    try {
+      const ms = await s.client.connect(connectOpts(s, opts.tokens.get(s.id)))
+      connectLatency.record(ms)
+      if (!first) reconnects++
+      s.phase = 'online'
+      s.client.onClose = err => {
+        if (err && s.phase === 'online') { errors++; s.phase = 'offline'; s.offlineUntil = Date.now() + 1000 }
+      }
+      flushBuffer(s)
+    } catch (err) {
+      if (first) connectFailures++
+      else errors++
+      s.phase = first ? 'done' : 'offline'
+      s.offlineUntil = Date.now() + 1000
+      if (first && !(err instanceof ConnectRefusedError) && connectFailures <= 3) {
+        // a few are worth a word on stderr of the caller; the report counts all
+        lastConnectError = err as Error
+      }
+    }
+  }
+  let lastConnectError: Error | null = null
+
+  function record (s: Sim, tsMs: number): void {
+    s.acked.push(tsMs)
+    if (tsMs < minTs) minTs = tsMs
+    if (tsMs > maxTs) maxTs = tsMs
+  }
+
+  function publishReadings (s: Sim, readings: Reading[]): void {
+    const payload = readings.length === 1 ? JSON.stringify(readings[0]) : JSON.stringify(readings)
+    const n = readings.length
+    sent += n
+    s.client.publish(s.topic, payload, qos, (err, ms) => {
+      if (err) { errors++; return }
+      acked += n
+      if (qos === 1) latency.record(ms)
+      for (const r of readings) record(s, Date.parse(r.ts as string))
     })
   }
 
-  const progressTimer = opts.onProgress
-    ? setInterval(() => {
-      const elapsedS = (performance.now() - t0) / 1000
-      opts.onProgress?.({ elapsedS, sent, acked, inflight: sent - acked - errors, errors, connected: clients.filter(c => c.connected).length, ratePerS: acked / Math.max(elapsedS, 0.001) })
-    }, 1000)
-    : null
-
-  const starts: Promise<void>[] = []
-  for (let i = 0; i < ids.length; i++) {
-    if (signal?.aborted) break
-    const delay = connectSpreadMs * i / ids.length
-    starts.push(new Promise(resolve => { setTimeout(() => { void startVehicle(ids[i] as string, i).then(resolve) }, delay) }))
+  function publishFault (s: Sim, kind: Exclude<FaultKind, 'duplicate' | 'wrong_token'>, topic: string, payload: string): void {
+    faultCount[kind]++
+    s.client.publish(topic, payload, qos, err => {
+      if (err) { errors++; return }
+      quarantinedAcked[kind] = (quarantinedAcked[kind] ?? 0) + 1
+    })
   }
-  await Promise.all(starts)
-  const runStart = performance.now()
+
+  function flushBuffer (s: Sim): void {
+    if (s.buffer.length === 0) return
+    const all = s.buffer
+    s.buffer = []
+    for (let i = 0; i < all.length; i += MAX_BATCH) {
+      batches++
+      publishReadings(s, all.slice(i, i + MAX_BATCH))
+    }
+  }
+
+  function intervalMs (s: Sim, now: number): number {
+    const f = shapeFactor(shape, (now - runStart) / 1000, opts.durationS)
+    const base = isParked(s.model) ? parkedIntervalS : 1 / opts.hz
+    return f > 0 ? base * 1000 / f : Infinity
+  }
+
+  function emit (s: Sim, now: number): void {
+    if (s.phase === 'online' && maxQueued !== Infinity && s.client.backlogged(maxQueued)) { skipped++; return }
+    const ts = Math.max(now, s.lastTs + 1)
+    const dtS = s.lastTs === 0 ? 1 / opts.hz : (ts - s.lastTs) / 1000
+    s.lastTs = ts
+    const reading = step(s.model, dtS, ts)
+    if (s.phase !== 'online') {
+      s.buffer.push(reading)
+      bufferedReadings++
+      return
+    }
+    // an offline spell starts now and then
+    const o = opts.offline
+    if (o && o.perHour > 0 && faultRng() < o.perHour * dtS / 3600) {
+      spells++
+      s.phase = 'offline'
+      s.offlineUntil = now + (o.minS + faultRng() * (o.maxS - o.minS)) * 1000
+      s.buffer.push(reading)
+      bufferedReadings++
+      return
+    }
+    let r = faultRng()
+    const pick = (rate: number | undefined): boolean => { const hit = r < (rate ?? 0); r -= rate ?? 0; return hit }
+    if (pick(faults.malformed)) {
+      publishFault(s, 'invalid_json', s.topic, JSON.stringify(reading).slice(0, -9))
+    } else if (pick(faults.schema)) {
+      publishFault(s, 'schema', s.topic, JSON.stringify({ ...reading, lat: 95.5 }))
+    } else if (pick(faults.future)) {
+      publishFault(s, 'future_ts', s.topic, JSON.stringify({ ...reading, ts: new Date(ts + 3600e3).toISOString() }))
+    } else if (pick(faults.foreignTopic) && sims.length > 1) {
+      const other = sims[(s.index + 1) % sims.length] as Sim
+      publishFault(s, 'id_mismatch', other.topic, JSON.stringify(reading))
+    } else {
+      publishReadings(s, [reading])
+      if (pick(faults.duplicate)) {
+        faultCount.duplicate++
+        s.client.publish(s.topic, JSON.stringify(reading), qos, err => { if (err) errors++ })
+      }
+    }
+  }
+
+  // set when all vehicles are connected and publishing starts
+  let runStart = Date.now()
+  let publishing = false
+  const t0 = Date.now()
+  const connectSpreadMs = (opts.connectSpreadS ?? Math.min(10, opts.vehicles / 1000)) * 1000
+  const connects: Promise<void>[] = []
+  let lastKeepalive = Date.now()
+  let lastProgress = Date.now()
+  let lastAcked = 0
+
+  function tick (): void {
+    const now = Date.now()
+    for (const s of sims) {
+      if (s.phase === 'online' || s.phase === 'offline') {
+        if (publishing && !stopped && now >= s.nextDue) {
+          emit(s, now)
+          const iv = intervalMs(s, now)
+          s.nextDue = s.nextDue + iv < now - 1000 ? now + iv : s.nextDue + iv
+        }
+        if (s.phase === 'offline') {
+          if (s.client.connected && s.client.inflightCount() === 0 && s.client.queuedCount() === 0) void s.client.end()
+          else if (!s.client.connected && (now >= s.offlineUntil || stopped)) void connect(s, false)
+        }
+      }
+    }
+    if (now - lastKeepalive > 5000) {
+      lastKeepalive = now
+      for (const s of sims) s.client.keepalive(keepaliveS)
+    }
+    if (opts.onProgress && now - lastProgress >= 1000) {
+      const count = qos === 1 ? acked : sent
+      opts.onProgress({
+        elapsedS: (now - t0) / 1000,
+        sent,
+        acked,
+        inflight: sims.reduce((n, s) => n + s.client.inflightCount() + s.client.queuedCount(), 0),
+        errors,
+        connected: sims.reduce((n, s) => n + (s.client.connected ? 1 : 0), 0),
+        ratePerS: (count - lastAcked) / ((now - lastProgress) / 1000)
+      })
+      lastAcked = count
+      lastProgress = now
+    }
+  }
+  const ticker = setInterval(tick, 5)
+
+  for (let i = 0; i < sims.length; i++) {
+    if (signal?.aborted) break
+    const delay = connectSpreadMs * i / sims.length - (Date.now() - t0)
+    if (delay > 1) await new Promise(resolve => setTimeout(resolve, delay))
+    connects.push(connect(sims[i] as Sim, true))
+  }
+  await Promise.all(connects)
+  if (lastConnectError && connectFailures === sims.length) {
+    clearInterval(ticker)
+    throw lastConnectError
+  }
+  runStart = Date.now()
+  publishing = true
+  opts.onPhase?.('publishing')
+  const publishStart = performance.now()
+  const cpu0 = process.cpuUsage()
+  for (const s of sims) if (s.phase === 'online') s.nextDue = runStart + faultRng() * intervalMs(s, runStart)
   await new Promise<void>(resolve => {
     const t = setTimeout(resolve, opts.durationS * 1000)
     signal?.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
   })
   stopped = true
-  publishEnd = performance.now()
-  for (const t of timers) { clearTimeout(t); clearInterval(t) }
-  // wait for outstanding acknowledgements
-  const drainUntil = performance.now() + (opts.drainTimeoutS ?? 15) * 1000
-  while (qos > 0 && acked + errors < sent && performance.now() < drainUntil) await new Promise(resolve => setTimeout(resolve, 50))
-  if (progressTimer) clearInterval(progressTimer)
-  await Promise.all(clients.map(c => c.endAsync(false).catch(() => {})))
-  const durationS = (publishEnd - runStart) / 1000
+  const publishEnd = performance.now()
+  const cpu = process.cpuUsage(cpu0)
+  opts.onPhase?.('draining')
+  // offline vehicles come back and send what they buffered; the rest drains
+  const drainUntil = Date.now() + (opts.drainTimeoutS ?? 15) * 1000
+  const busy = (): boolean => sims.some(s => s.phase === 'offline' || s.phase === 'connecting' || s.client.inflightCount() + s.client.queuedCount() + s.client.unsentBytes() > 0)
+  while (busy() && Date.now() < drainUntil) await new Promise(resolve => setTimeout(resolve, 20))
+  clearInterval(ticker)
+  tick()
+  const peakConnected = sims.reduce((n, s) => n + (s.client.connected ? 1 : 0), 0)
+  await Promise.all(sims.map(s => s.client.end()))
+
+  const durationS = (publishEnd - publishStart) / 1000
+  const byVehicle = new Map<string, number[]>()
+  for (const s of sims) byVehicle.set(s.id, [...new Set(s.acked)])
   const cl = connectLatency.summary()
   return {
     vehicles: opts.vehicles,
-    connected: opts.vehicles - connectFailures,
+    connected: peakConnected,
     connectFailures,
+    reconnects,
+    qos,
+    window,
+    shape: shape.kind,
+    transport: new URL(opts.url).protocol.replace(':', ''),
     sent,
     acked,
     unacked: sent - acked,
     errors,
+    skipped,
+    faults: faultCount,
+    wrongTokenRefused,
+    rejectedOnPurpose: QUARANTINED.reduce((n, k) => n + faultCount[k], 0),
+    offline: { spells, bufferedReadings, batches },
     durationS: Math.round(durationS * 100) / 100,
     ratePerS: Math.round(sent / Math.max(durationS, 0.001)),
     ackRatePerS: Math.round(acked / Math.max(durationS, 0.001)),
+    cpuPct: Math.round((cpu.user + cpu.system) / 1e4 / Math.max(durationS, 0.001)),
     pubackMs: latency.summary(),
-    connectMs: { p50: cl.p50, p99: cl.p99, max: cl.max },
-    ackedByVehicle
+    connectMs: cl,
+    ledger: {
+      qos,
+      byVehicle,
+      unacked: sent - acked,
+      quarantinedAcked,
+      vehicleIds: ids,
+      minTsMs: Number.isFinite(minTs) ? minTs : startedAtMs,
+      maxTsMs: Number.isFinite(maxTs) ? maxTs : Date.now(),
+      startedAtMs,
+      endedAtMs: Date.now()
+    }
   }
 }

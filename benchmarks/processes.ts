@@ -1,0 +1,159 @@
+// What the benchmarks start and watch: a managed QuestDB, the gateway (with
+// the api) as a child process, Mosquitto from Debian packages; and the CPU and
+// RSS of a pid read from /proc. Loopback only; every child is stopped by its
+// own pid in the same run.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { freePort, startQuestDb, type ManagedQuestDb } from '../scripts/questdb.js'
+
+export interface Cleanup { add: (fn: () => Promise<void> | void) => void, run: () => Promise<void> }
+
+export function createCleanup (): Cleanup {
+  const fns: Array<() => Promise<void> | void> = []
+  return {
+    add: fn => { fns.push(fn) },
+    async run () {
+      for (const fn of fns.splice(0).reverse()) await Promise.resolve(fn()).catch(() => {})
+    }
+  }
+}
+
+export function tempDir (cleanup: Cleanup, prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  cleanup.add(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+export async function startBenchQuestDb (cleanup: Cleanup): Promise<ManagedQuestDb> {
+  const db = await startQuestDb({ root: join(tempDir(cleanup, 'fleetgate-bench-qdb-'), 'root') })
+  cleanup.add(() => db.stop())
+  return db
+}
+
+/** CPU seconds (user + system) and RSS of a process, from /proc. */
+export function procStats (pid: number): { cpuS: number, rssMb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const ticks = Number(fields[11]) + Number(fields[12])
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
+  return { cpuS: ticks / 100, rssMb: Math.round(rssKb / 1024) }
+}
+
+/** Samples a process while fn runs: CPU % (of one core) over the window, peak and last RSS. */
+export async function watchProcess<T> (pid: number, fn: () => Promise<T>): Promise<{ result: T, cpuPct: number, rssPeakMb: number, rssEndMb: number }> {
+  const a = procStats(pid)
+  const t0 = performance.now()
+  let peak = a.rssMb
+  const timer = setInterval(() => { try { peak = Math.max(peak, procStats(pid).rssMb) } catch {} }, 500)
+  try {
+    const result = await fn()
+    const b = procStats(pid)
+    const s = (performance.now() - t0) / 1000
+    return { result, cpuPct: Math.round((b.cpuS - a.cpuS) / s * 1000) / 10, rssPeakMb: Math.max(peak, b.rssMb), rssEndMb: b.rssMb }
+  } finally {
+    clearInterval(timer)
+  }
+}
+
+export interface GatewayChild { pid: number, mqttUrl: string, httpUrl: string, dataDir: string, pgUrl: string, stop: () => Promise<void> }
+
+/** `fleetgate start` (gateway + api) on free loopback ports against the given QuestDB. */
+export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string, pgUrl: string }, env: Record<string, string> = {}): Promise<GatewayChild> {
+  const dataDir = tempDir(cleanup, 'fleetgate-bench-gw-')
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/cli.ts', 'start'], {
+    cwd: new URL('..', import.meta.url).pathname,
+    env: {
+      ...process.env,
+      MQTT_HOST: '127.0.0.1',
+      HTTP_HOST: '127.0.0.1',
+      MQTT_PORT: '0',
+      MQTT_WS_PORT: '-1',
+      HTTP_PORT: '0',
+      DATA_DIR: dataDir,
+      QUESTDB_HTTP_URL: db.httpUrl,
+      QUESTDB_PG_URL: db.pgUrl,
+      LOG_LEVEL: 'info',
+      ...env
+    },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGTERM')
+    await new Promise(resolve => { const t = setTimeout(() => { child.kill('SIGKILL'); resolve(null) }, 15000); child.once('exit', () => { clearTimeout(t); resolve(null) }) })
+  }
+  cleanup.add(stop)
+  const up = await new Promise<{ http: string, mqtt: string }>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream })
+    const t = setTimeout(() => reject(new Error('gateway did not start within 60 s')), 60000)
+    rl.on('line', line => {
+      try {
+        const msg = JSON.parse(line) as { msg?: string, http?: string, mqtt?: string, level?: number }
+        if (msg.msg === 'fleetgate up' && msg.http && msg.mqtt) { clearTimeout(t); resolve({ http: msg.http, mqtt: msg.mqtt }) }
+        if ((msg.level ?? 0) >= 50) process.stderr.write(line + '\n')
+      } catch {}
+    })
+    child.once('exit', code => { clearTimeout(t); reject(new Error(`gateway exited with ${code}`)) })
+  })
+  return { pid: child.pid as number, mqttUrl: up.mqtt, httpUrl: up.http, dataDir, pgUrl: db.pgUrl, stop }
+}
+
+/** Mosquitto from the Debian package, installed if missing (needs root and apt). */
+export function ensureMosquitto (): string {
+  const which = (): string => spawnSync('sh', ['-c', 'command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null'], { encoding: 'utf8' }).stdout.trim().split('\n')[0] ?? ''
+  let bin = which()
+  if (!bin) {
+    process.stderr.write('installing mosquitto (apt-get)\n')
+    const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto'], { stdio: 'inherit' })
+    if (r.status !== 0) throw new Error('could not install mosquitto with apt-get')
+    bin = which()
+  }
+  if (!bin) throw new Error('mosquitto not found after install')
+  return bin
+}
+
+export function mosquittoVersion (bin: string): string {
+  const out = spawnSync(bin, ['-h'], { encoding: 'utf8' })
+  return /mosquitto version (\S+)/.exec(out.stdout + out.stderr)?.[1] ?? 'unknown'
+}
+
+export async function startMosquitto (cleanup: Cleanup): Promise<{ url: string, pid: number, version: string }> {
+  const bin = ensureMosquitto()
+  const dir = tempDir(cleanup, 'fleetgate-bench-mosquitto-')
+  const port = await freePort()
+  const conf = join(dir, 'mosquitto.conf')
+  writeFileSync(conf, [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous true',
+    'persistence false',
+    'max_queued_messages 1000000',
+    'max_inflight_messages 0',
+    'max_connections -1',
+    'log_type error',
+    'log_dest stderr',
+    ''
+  ].join('\n'))
+  const child: ChildProcess = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] })
+  cleanup.add(async () => {
+    if (child.exitCode !== null) return
+    child.kill('SIGTERM')
+    await new Promise(resolve => child.once('exit', resolve))
+  })
+  // ready when the port answers
+  const { connect } = await import('node:net')
+  const deadline = Date.now() + 10000
+  for (;;) {
+    const ok = await new Promise<boolean>(resolve => {
+      const s = connect(port, '127.0.0.1', () => { s.destroy(); resolve(true) })
+      s.on('error', () => resolve(false))
+    })
+    if (ok) break
+    if (Date.now() > deadline) throw new Error('mosquitto did not start')
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  return { url: `mqtt://127.0.0.1:${port}`, pid: child.pid as number, version: mosquittoVersion(bin) }
+}

@@ -1,0 +1,68 @@
+// The Markdown table of a benchmark run: each figure, its ceiling from the same
+// run, the ratio, and the target it is held to.
+type Obj = Record<string, unknown>
+
+function get (o: unknown, path: string): number | undefined {
+  let cur: unknown = o
+  for (const k of path.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined
+    cur = (cur as Obj)[k]
+  }
+  return typeof cur === 'number' ? cur : undefined
+}
+
+const fmt = (x: number | undefined, unit = ''): string => x === undefined ? 'n/a' : `${Math.round(x * 100) / 100}${unit}`
+const ratio = (a: number | undefined, b: number | undefined): string => a === undefined || b === undefined || b === 0 ? 'n/a' : (a / b).toFixed(2)
+const verdict = (ok: boolean | undefined): string => ok === undefined ? 'not measured' : ok ? 'met' : 'NOT met'
+
+export function toMarkdown (r: Obj): string {
+  const m = r.machine as Obj
+  const lines: string[] = []
+  lines.push(`# fleetgate benchmarks ${String(r.date)} (commit ${String(r.commit)})`, '')
+  lines.push(`Machine: ${String(m.cpu)}, ${String(m.cores)} cores, ${String(m.memoryGb)} GB, Node ${String(m.node)}; load average at start ${JSON.stringify(m.loadAverageAtStart)}, at end ${JSON.stringify(r.loadAverageAtEnd)} (shared machine: figures are indicative).`, '')
+  lines.push(`Settings: ${JSON.stringify(r.settings)}`, '')
+  lines.push('| figure | value | ceiling (same run) | ratio | target | verdict |', '| --- | --- | --- | --- | --- | --- |')
+  const row = (name: string, value: string, ceiling = '', rat = '', target = '', v = ''): void => { lines.push(`| ${name} | ${value} | ${ceiling} | ${rat} | ${target} | ${v} |`) }
+  const enc = r.encoder
+  if (enc) {
+    row('ILP encode, official client, 1 row per call', fmt(get(enc, 'officialUsPerRow.single'), ' µs/row'))
+    row('ILP encode, fast encoder, 1 row per call', fmt(get(enc, 'fastUsPerRow.single'), ' µs/row'), '', `${fmt(get(enc, 'speedup.single'))}x faster`)
+    row('ILP encode, official / fast, 100 rows per call', `${fmt(get(enc, 'officialUsPerRow.batch100'))} / ${fmt(get(enc, 'fastUsPerRow.batch100'))} µs/row`)
+  }
+  const ilp = get(r, 'ilp.rowsPerS')
+  if (r.ilp) row('ILP writer alone into QuestDB (ceiling)', fmt(ilp, ' rows/s'), '', '', '', `${fmt(get(r, 'ilp.mbPerS'))} MB/s`)
+  const mq0 = get(r, 'relay.qos0.receivedPerS') ?? get(r, 'relay.qos0.sentPerS')
+  const mq1 = get(r, 'relay.qos1.ackedPerS')
+  if (r.relay) {
+    row(`Mosquitto ${String((r.relay as Obj).mosquitto)} bare relay QoS 0 (ceiling)`, fmt(mq0, '/s'), '', '', '', `broker CPU ${fmt(get(r, 'relay.qos0.brokerCpuPct'))} %`)
+    row('Mosquitto bare relay QoS 1 (ceiling)', fmt(mq1, '/s'), '', '', '', `PUBACK p99 ${fmt(get(r, 'relay.qos1.pubackP99Ms'))} ms`)
+    if (get(r, 'relay.simulatorScale.vehicles')) {
+      row(`simulator alone: ${fmt(get(r, 'relay.simulatorScale.connected'))} vehicles connected, QoS 0 to Mosquitto`, fmt(get(r, 'relay.simulatorScale.sentPerS'), '/s'), '', '', '>= 10,000 vehicles, >= 50,000/s',
+        `${verdict((get(r, 'relay.simulatorScale.connected') ?? 0) >= 10000 && (get(r, 'relay.simulatorScale.sentPerS') ?? 0) >= 50000)} (simulator CPU ${fmt(get(r, 'relay.simulatorScale.simulatorCpuPct'))} %)`)
+    }
+  }
+  for (const [mode, res] of Object.entries((r.ingest ?? {}) as Obj)) {
+    const q1 = get(res, 'qos1.sustainedPerS')
+    const q0 = get(res, 'qos0.sustainedPerS')
+    row(`gateway QoS 1 sustained, zero loss (ACK_MODE=${mode})`, fmt(q1, '/s'), `Mosquitto QoS 1 ${fmt(mq1, '/s')}; ILP ${fmt(ilp, '/s')}`, `${ratio(q1, mq1)}; ${ratio(q1, ilp)}`, '>= Mosquitto QoS 1', verdict(q1 !== undefined && mq1 !== undefined ? q1 >= mq1 : undefined))
+    row(`gateway QoS 0 sustained, zero loss (ACK_MODE=${mode})`, fmt(q0, '/s'), `Mosquitto QoS 0 ${fmt(mq0, '/s')}; ILP ${fmt(ilp, '/s')}`, `${ratio(q0, mq0)}; ${ratio(q0, ilp)}`, '>= 0.5 x Mosquitto QoS 0', verdict(q0 !== undefined && mq0 !== undefined ? q0 >= mq0 / 2 : undefined))
+    for (const at of ['atHalfMax', 'at20k'] as const) {
+      const x = (res as Obj)[at]
+      if (!x) continue
+      const label = `${fmt(get(x, 'targetPerS'))}/s (${at === 'at20k' ? '20,000/s' : 'half the QoS 1 max'}), acked ${fmt(get(x, 'ackedPerS'))}/s`
+      const p99 = get(x, 'pubackP99Ms')
+      row(`PUBACK p50 / p90 / p99 / max at ${label}`, `${fmt(get(x, 'pubackP50Ms'))} / ${fmt(get(x, 'pubackP90Ms'))} / ${fmt(p99)} / ${fmt(get(x, 'pubackMaxMs'))} ms`, `Mosquitto QoS 1 p99 ${fmt(get(r, 'relay.qos1.pubackP99Ms'))} ms`, '', at === 'at20k' ? 'p99 < 50 ms' : '', at === 'at20k' ? verdict(p99 === undefined ? undefined : p99 < 50) : '')
+      const lv = get(x, 'liveP99Ms')
+      row(`publish-to-live p50 / p99 at ${label}`, `${fmt(get(x, 'liveP50Ms'))} / ${fmt(lv)} ms (${fmt(get(x, 'liveSamples'))} samples)`, '', '', 'p99 < 100 ms', verdict(lv === undefined ? undefined : lv < 100))
+      const qv = get(x, 'queryableP99Ms')
+      row(`publish-to-queryable p50 / p99 at ${label}`, `${fmt(get(x, 'queryableP50Ms'))} / ${fmt(qv)} ms (${fmt(get(x, 'queryableSamples'))} probes)`, '', '', 'p99 < 2000 ms', verdict(qv === undefined ? undefined : qv < 2000))
+    }
+    const f = (res as Obj).fleet
+    if (f) {
+      const rss = get(f, 'gatewayRssPeakMb')
+      row(`gateway with ${fmt(get(f, 'connected'))} connected vehicles at ${fmt(get(f, 'ackedPerS'))}/s QoS 1`, `CPU ${fmt(get(f, 'gatewayCpuPct'))} % of a core, RSS peak ${fmt(rss)} MB`, `Mosquitto RSS ${fmt(get(r, 'relay.simulatorScale.brokerRssMb'))} MB (10,000 vehicles)`, '', 'RSS < 500 MB', verdict(rss === undefined ? undefined : rss < 500))
+    }
+  }
+  lines.push('')
+  return lines.join('\n')
+}

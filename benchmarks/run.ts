@@ -1,0 +1,100 @@
+// npm run bench [-- <name>... ] [--quick] [options]: runs the named benchmarks
+// (default all) in one process, bounded and on loopback, and writes
+// benchmarks/results/<time>.json (machine-readable, comparable between
+// commits) and .md (the table); prints the table. Ratios to the ceilings are
+// taken from the same run.
+import { parseArgs } from 'node:util'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, totalmem } from 'node:os'
+import { spawnSync } from 'node:child_process'
+import { runEncoder } from './encoder.bench.js'
+import { runIlp } from './ilp.bench.js'
+import { runRelay } from './relay.bench.js'
+import { runIngest } from './ingest.bench.js'
+import { createCleanup, startBenchQuestDb } from './processes.js'
+import { toMarkdown } from './report.js'
+
+const NAMES = ['encoder', 'ilp', 'relay', 'ingest'] as const
+type Name = typeof NAMES[number]
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    quick: { type: 'boolean', default: false },
+    'step-s': { type: 'string' },
+    'ceiling-s': { type: 'string' },
+    vehicles: { type: 'string', default: '1000' },
+    window: { type: 'string', default: '16' },
+    'start-rate': { type: 'string', default: '5000' },
+    'max-rate': { type: 'string', default: '200000' },
+    factor: { type: 'string', default: '1.5' },
+    'ack-modes': { type: 'string', default: 'commit' },
+    'fleet-vehicles': { type: 'string', default: '10000' },
+    'fleet-rate': { type: 'string', default: '10000' },
+    'no-scale': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false }
+  }
+})
+for (const p of positionals) {
+  if (!(NAMES as readonly string[]).includes(p)) { process.stderr.write(`unknown benchmark ${p}; one of ${NAMES.join(', ')}\n`); process.exit(2) }
+}
+const names: Name[] = positionals.length > 0 ? positionals as Name[] : [...NAMES]
+const stepS = Number(values['step-s'] ?? (values.quick ? 10 : 60))
+const ceilingS = Number(values['ceiling-s'] ?? (values.quick ? 10 : 30))
+
+const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim()
+const results: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  commit,
+  machine: {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    loadAverageAtStart: loadavg().map(x => Math.round(x * 10) / 10)
+  },
+  settings: { stepS, ceilingS, vehicles: Number(values.vehicles), window: Number(values.window), ackModes: values['ack-modes'].split(',') }
+}
+
+const cleanup = createCleanup()
+const ac = new AbortController()
+process.once('SIGINT', () => { ac.abort(); void cleanup.run().then(() => process.exit(130)) })
+try {
+  if (names.includes('encoder')) {
+    process.stderr.write('encoder\n')
+    results.encoder = await runEncoder()
+  }
+  const needDb = names.includes('ilp') || names.includes('ingest')
+  const db = needDb ? await startBenchQuestDb(cleanup) : null
+  if (names.includes('ilp') && db) {
+    process.stderr.write('ilp\n')
+    results.ilp = await runIlp(db, { durationS: ceilingS })
+  }
+  if (names.includes('relay')) {
+    process.stderr.write('relay (mosquitto)\n')
+    results.relay = await runRelay(cleanup, { durationS: ceilingS, vehicles: Number(values.vehicles), rate: Number(values['max-rate']), window: Number(values.window), scale: !values['no-scale'] })
+  }
+  if (names.includes('ingest') && db) {
+    results.ingest = await runIngest(cleanup, db, {
+      stepS,
+      vehicles: Number(values.vehicles),
+      window: Number(values.window),
+      startRate: Number(values['start-rate']),
+      maxRate: Number(values['max-rate']),
+      factor: Number(values.factor),
+      ackModes: values['ack-modes'].split(','),
+      fleetVehicles: Number(values['fleet-vehicles']),
+      fleetRate: Number(values['fleet-rate'])
+    })
+  }
+} finally {
+  await cleanup.run()
+}
+results.loadAverageAtEnd = loadavg().map(x => Math.round(x * 10) / 10)
+const md = toMarkdown(results)
+const dir = new URL('./results/', import.meta.url)
+mkdirSync(dir, { recursive: true })
+const stamp = (results.date as string).replace(/[:.]/g, '-')
+writeFileSync(new URL(`${stamp}.json`, dir), JSON.stringify(results, null, 2) + '\n')
+writeFileSync(new URL(`${stamp}.md`, dir), md)
+process.stdout.write(values.json ? JSON.stringify(results, null, 2) + '\n' : md)

@@ -1,0 +1,197 @@
+// A lean MQTT 3.1.1 client: mqtt-packet over one socket (TCP, TLS or
+// WebSocket), no reconnect logic, no stores. mqtt.js keeps per connection a
+// set of streams, timers and stores that make 10,000 connections in one
+// process expensive; this keeps only what the simulator measures: CONNACK,
+// and for QoS 1 one PUBACK per message id [MQTT-4.3.2], with an in-flight
+// window per connection and the messages beyond it queued in order.
+import { connect as netConnect } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
+import type { Duplex } from 'node:stream'
+import mqttPacket, { type Packet } from 'mqtt-packet'
+import WebSocket, { createWebSocketStream } from 'ws'
+
+export interface LeanConnectOptions {
+  url: string
+  clientId: string
+  username?: string
+  password?: string
+  keepaliveS?: number
+  will?: { topic: string, payload: string, qos: 0 | 1, retain: boolean }
+  /** TLS: accept a self-signed certificate (loopback benchmarks). */
+  rejectUnauthorized?: boolean
+  connectTimeoutMs?: number
+}
+
+export type PublishCallback = (err: Error | null, latencyMs: number) => void
+
+interface Inflight { cb: PublishCallback, t0: number }
+interface Queued { topic: string, payload: string | Buffer, cb: PublishCallback }
+
+export class ConnectRefusedError extends Error {
+  code = 'SIM_ERR_CONNECT_REFUSED'
+  constructor (readonly returnCode: number) { super(`connection refused, CONNACK return code ${returnCode}`) }
+}
+
+const GEN_OPTS = { protocolVersion: 4 }
+
+function openStream (url: URL, rejectUnauthorized: boolean): Duplex {
+  const host = url.hostname.replace(/^\[|\]$/g, '')
+  switch (url.protocol) {
+    case 'mqtt:':
+    case 'tcp:':
+      return netConnect({ host, port: Number(url.port || 1883), noDelay: true })
+    case 'mqtts:':
+    case 'ssl:':
+    case 'tls:':
+      return tlsConnect({ host, port: Number(url.port || 8883), rejectUnauthorized, servername: host })
+    case 'ws:':
+    case 'wss:': {
+      const ws = new WebSocket(url, ['mqtt'], { rejectUnauthorized, perMessageDeflate: false })
+      return createWebSocketStream(ws)
+    }
+    default:
+      throw new Error(`unsupported MQTT URL scheme ${url.protocol}`)
+  }
+}
+
+export class LeanClient {
+  connected = false
+  private stream: Duplex | null = null
+  private readonly inflight = new Map<number, Inflight>()
+  private readonly queue: Queued[] = []
+  private nextId = 1
+  private lastWrite = 0
+  private closing = false
+  onMessage: ((topic: string, payload: Buffer) => void) | null = null
+  onClose: ((err: Error | null) => void) | null = null
+
+  constructor (readonly window = 1) {}
+
+  /** Messages sent and not yet acknowledged. */
+  inflightCount (): number { return this.inflight.size }
+  queuedCount (): number { return this.queue.length }
+  /** Bytes written by us and not yet handed to the kernel. */
+  unsentBytes (): number { return this.stream?.writableLength ?? 0 }
+  /** More than maxQueued messages wait, or the socket holds more than 256 KiB unsent. */
+  backlogged (maxQueued: number): boolean {
+    return this.queue.length >= maxQueued || (this.stream?.writableLength ?? 0) > 262144
+  }
+
+  /** Resolves with the CONNACK time in ms; rejects with ConnectRefusedError or a socket error. */
+  connect (opts: LeanConnectOptions): Promise<number> {
+    const t0 = performance.now()
+    const url = new URL(opts.url)
+    this.closing = false
+    return new Promise((resolve, reject) => {
+      let settled = false
+      const stream = openStream(url, opts.rejectUnauthorized ?? true)
+      this.stream = stream
+      const parser = mqttPacket.parser(GEN_OPTS)
+      const timer = setTimeout(() => fail(new Error('connect timeout')), opts.connectTimeoutMs ?? 30000)
+      const fail = (err: Error): void => {
+        clearTimeout(timer)
+        if (!settled) { settled = true; stream.destroy(); reject(err) }
+      }
+      parser.on('packet', (p: Packet) => {
+        if (p.cmd === 'connack') {
+          clearTimeout(timer)
+          if (p.returnCode !== 0) { fail(new ConnectRefusedError(p.returnCode ?? -1)); return }
+          this.connected = true
+          settled = true
+          resolve(performance.now() - t0)
+        } else if (p.cmd === 'puback') {
+          const m = this.inflight.get(p.messageId as number)
+          if (m === undefined) return
+          this.inflight.delete(p.messageId as number)
+          m.cb(null, performance.now() - m.t0)
+          this.pump()
+        } else if (p.cmd === 'publish') {
+          if (p.qos === 1) this.write({ cmd: 'puback', messageId: p.messageId as number })
+          this.onMessage?.(p.topic, typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload as Buffer)
+        }
+      })
+      parser.on('error', err => { stream.destroy(err) })
+      stream.on('data', (chunk: Buffer) => parser.parse(chunk))
+      stream.on('error', err => fail(err))
+      stream.on('close', () => {
+        const wasConnected = this.connected
+        this.connected = false
+        const err = new Error('connection closed')
+        // the rest never gets its PUBACK on this connection
+        for (const m of this.inflight.values()) m.cb(err, 0)
+        this.inflight.clear()
+        for (const q of this.queue.splice(0)) q.cb(err, 0)
+        if (!settled) fail(err)
+        else if (wasConnected) this.onClose?.(this.closing ? null : err)
+      })
+      const connectPacket: Packet = {
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 4,
+        clean: true,
+        clientId: opts.clientId,
+        keepalive: opts.keepaliveS ?? 60,
+        ...(opts.username !== undefined ? { username: opts.username } : {}),
+        ...(opts.password !== undefined ? { password: Buffer.from(opts.password) } : {}),
+        ...(opts.will ? { will: { ...opts.will, payload: Buffer.from(opts.will.payload) } } : {})
+      }
+      stream.write(mqttPacket.generate(connectPacket, GEN_OPTS))
+      this.lastWrite = Date.now()
+    })
+  }
+
+  private write (p: Packet, done?: (err?: Error | null) => void): void {
+    this.stream?.write(mqttPacket.generate(p, GEN_OPTS), done)
+    this.lastWrite = Date.now()
+  }
+
+  /**
+   * QoS 0: cb once the bytes left this process (handed to the kernel), so a
+   * run that ends with data still queued here does not count it as sent.
+   * QoS 1: cb once PUBACKed.
+   */
+  publish (topic: string, payload: string | Buffer, qos: 0 | 1, cb: PublishCallback): void {
+    if (!this.connected) { cb(new Error('not connected'), 0); return }
+    if (qos === 0) {
+      this.write({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, err => cb(err ?? null, 0))
+      return
+    }
+    this.queue.push({ topic, payload, cb })
+    this.pump()
+  }
+
+  private pump (): void {
+    while (this.connected && this.queue.length > 0 && this.inflight.size < this.window) {
+      const q = this.queue.shift() as Queued
+      let id = this.nextId
+      while (this.inflight.has(id)) id = id >= 65535 ? 1 : id + 1
+      this.nextId = id >= 65535 ? 1 : id + 1
+      this.inflight.set(id, { cb: q.cb, t0: performance.now() })
+      this.write({ cmd: 'publish', topic: q.topic, payload: q.payload, qos: 1, messageId: id, retain: false, dup: false })
+    }
+  }
+
+  subscribe (topic: string, qos: 0 | 1): void {
+    this.write({ cmd: 'subscribe', messageId: 65535, subscriptions: [{ topic, qos }] })
+  }
+
+  /** Called now and then by the owner: a PINGREQ when nothing was written for half the keepalive. */
+  keepalive (keepaliveS: number): void {
+    if (this.connected && Date.now() - this.lastWrite > keepaliveS * 500) this.write({ cmd: 'pingreq' })
+  }
+
+  /** DISCONNECT and close; what is still in flight fails. */
+  end (): Promise<void> {
+    const s = this.stream
+    if (!s || s.destroyed || this.closing) return Promise.resolve()
+    this.closing = true
+    return new Promise(resolve => {
+      s.once('close', () => resolve())
+      // end() flushes what is still queued here before the FIN; destroy() would drop it
+      if (this.connected) { this.write({ cmd: 'disconnect' }); s.end() } else s.destroy()
+      setTimeout(() => s.destroy(), 30000).unref()
+    })
+  }
+
+  destroy (): void { this.stream?.destroy() }
+}

@@ -1,0 +1,112 @@
+// --verify: what the simulator had acknowledged against what QuestDB holds.
+// Readings are keyed by (vehicle_id, ts), the table's DEDUP UPSERT KEYS. Per
+// vehicle, a count and a checksum of the timestamps are compared in one
+// grouped query; only vehicles that differ are fetched key by key. The
+// faults sent on purpose must be found in `rejections` with their reason.
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { query, waitWalApplied } from '../../scripts/questdb-sql.js'
+import type { Ledger } from './simulate.js'
+
+export interface VerifyResult {
+  ok: boolean
+  expected: number
+  found: number
+  missing: number
+  duplicated: number
+  /** Rows of the run's vehicles that were not acknowledged (sent, PUBACK never seen): allowed up to `unacked`. */
+  unexpected: number
+  /** Up to 10 missing keys, for the report. */
+  missingExamples: Array<{ vehicle_id: string, ts: string }>
+  rejections: Record<string, { expected: number, found: number }>
+  waitedMs: number
+}
+
+/** The pg URL from --pg-url, QUESTDB_PG_URL, or the managed QuestDB's DATA_DIR/questdb/addresses.json. */
+export function resolvePgUrl (explicit: string | undefined, dataDir: string): string | null {
+  if (explicit) return explicit
+  if (process.env.QUESTDB_PG_URL) return process.env.QUESTDB_PG_URL
+  const file = join(dataDir, 'questdb', 'addresses.json')
+  if (existsSync(file)) {
+    const a = JSON.parse(readFileSync(file, 'utf8')) as { pgUrl?: string }
+    if (a.pgUrl) return a.pgUrl
+  }
+  return null
+}
+
+function iso (ms: number): string {
+  return new Date(ms).toISOString().replace('Z', '000Z')
+}
+
+export async function verify (ledger: Ledger, pgUrl: string, { timeoutMs = 120000 }: { timeoutMs?: number } = {}): Promise<VerifyResult> {
+  const t0 = Date.now()
+  // Every PUBACK the gateway sent is for data QuestDB answered 2xx to (or the
+  // spool holds): wait until the WAL is applied before counting, not a sleep.
+  await waitWalApplied(pgUrl, timeoutMs)
+  const ours = new Set(ledger.vehicleIds)
+  const from = iso(ledger.minTsMs)
+  const to = iso(ledger.maxTsMs)
+  if (ledger.qos === 0) {
+    // QoS 0 has no PUBACK: what was written may still be on its way through
+    // the gateway. Wait until the count reaches what was sent, or stops growing.
+    const want = [...ledger.byVehicle.values()].reduce((n, a) => n + a.length, 0)
+    const deadline = Date.now() + timeoutMs
+    let last = -1
+    for (;;) {
+      const rows = await query<{ n: string }>(pgUrl, 'SELECT count() n FROM readings WHERE ts >= $1 AND ts <= $2', [from, to])
+      const n = Number(rows[0]?.n ?? 0)
+      if (n >= want || n === last || Date.now() > deadline) break
+      last = n
+      await new Promise(resolve => setTimeout(resolve, 1000))
+      await waitWalApplied(pgUrl, timeoutMs)
+    }
+  }
+  const base = ledger.minTsMs
+  const rows = await query<{ vehicle_id: string, n: string, d: string, s: string }>(pgUrl,
+    'SELECT vehicle_id, count() n, count_distinct(ts) d, sum((cast(ts AS long) / 1000) - $1) s FROM readings WHERE ts >= $2 AND ts <= $3',
+    [String(base), from, to])
+  const inDb = new Map<string, { n: number, d: number, s: number }>()
+  for (const r of rows) if (ours.has(r.vehicle_id)) inDb.set(r.vehicle_id, { n: Number(r.n), d: Number(r.d), s: Number(r.s) })
+
+  let expected = 0
+  let found = 0
+  let missing = 0
+  let duplicated = 0
+  let unexpected = 0
+  const missingExamples: VerifyResult['missingExamples'] = []
+  for (const id of ledger.vehicleIds) {
+    const want = ledger.byVehicle.get(id) ?? []
+    expected += want.length
+    const got = inDb.get(id) ?? { n: 0, d: 0, s: 0 }
+    found += got.n
+    duplicated += got.n - got.d
+    const sum = want.reduce((a, ts) => a + (ts - base), 0)
+    if (got.d === want.length && got.s === sum) continue
+    // differs: compare key by key
+    const keys = await query<{ t: string }>(pgUrl, 'SELECT cast(ts AS long) t FROM readings WHERE vehicle_id = $1 AND ts >= $2 AND ts <= $3', [id, from, to])
+    const have = new Set(keys.map(k => Math.floor(Number(k.t) / 1000)))
+    const wantSet = new Set(want)
+    for (const ts of want) {
+      if (!have.has(ts)) {
+        missing++
+        if (missingExamples.length < 10) missingExamples.push({ vehicle_id: id, ts: new Date(ts).toISOString() })
+      }
+    }
+    for (const ts of have) if (!wantSet.has(ts)) unexpected++
+  }
+
+  const rejections: VerifyResult['rejections'] = {}
+  for (const [reason, n] of Object.entries(ledger.quarantinedAcked)) rejections[reason] = { expected: n, found: 0 }
+  const rej = await query<{ vehicle_id: string, reason: string, n: string }>(pgUrl,
+    'SELECT vehicle_id, reason, count() n FROM rejections WHERE ts >= $1 AND ts <= $2',
+    [iso(ledger.startedAtMs - 1000), iso(Date.now() + 1000)])
+  for (const r of rej) {
+    if (!ours.has(r.vehicle_id)) continue
+    const e = rejections[r.reason] ??= { expected: 0, found: 0 }
+    e.found += Number(r.n)
+  }
+  // QoS 0 has no acknowledgement: a fault sent may be lost on the way, so only more-than-sent fails
+  const rejOk = Object.values(rejections).every(x => ledger.qos === 1 ? x.found === x.expected : x.found <= x.expected)
+  const ok = missing === 0 && duplicated === 0 && unexpected <= ledger.unacked && rejOk
+  return { ok, expected, found, missing, duplicated, unexpected, missingExamples, rejections, waitedMs: Date.now() - t0 }
+}

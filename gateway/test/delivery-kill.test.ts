@@ -86,4 +86,9 @@ t.test('SIGKILL mid-stream, restart: every acknowledged reading is stored', asyn
   const missing = [...ackedAtKill].filter(k => !have.has(k))
   t.same(missing, [], 'no acknowledged reading is missing')
   t.equal(await duplicateReadings(db.pgUrl), 0, 'no duplicates after the replay')
+
+  // SIGTERM: stop accepting, drain, close cleanly with exit code 0
+  const code = new Promise<number | null>(resolve => gw.once('exit', c => resolve(c)))
+  gw.kill('SIGTERM')
+  t.equal(await code, 0, 'a clean exit on SIGTERM')
 })

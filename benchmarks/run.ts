@@ -11,10 +11,11 @@ import { runEncoder } from './encoder.bench.js'
 import { runIlp } from './ilp.bench.js'
 import { runRelay } from './relay.bench.js'
 import { runIngest } from './ingest.bench.js'
+import { runOutage } from './outage.bench.js'
 import { createCleanup, startBenchQuestDb } from './processes.js'
 import { toMarkdown } from './report.js'
 
-const NAMES = ['encoder', 'ilp', 'relay', 'ingest'] as const
+const NAMES = ['encoder', 'ilp', 'relay', 'ingest', 'outage'] as const
 type Name = typeof NAMES[number]
 
 const { values, positionals } = parseArgs({
@@ -32,6 +33,8 @@ const { values, positionals } = parseArgs({
     'fleet-vehicles': { type: 'string', default: '10000' },
     'fleet-rate': { type: 'string', default: '10000' },
     'no-scale': { type: 'boolean', default: false },
+    'outage-s': { type: 'string' },
+    'outage-rate': { type: 'string', default: '5000' },
     json: { type: 'boolean', default: false }
   }
 })
@@ -85,6 +88,15 @@ try {
       ackModes: values['ack-modes'].split(','),
       fleetVehicles: Number(values['fleet-vehicles']),
       fleetRate: Number(values['fleet-rate'])
+    })
+  }
+  if (names.includes('outage')) {
+    results.outage = await runOutage(cleanup, {
+      outageS: Number(values['outage-s'] ?? (values.quick ? 20 : 60)),
+      rate: Number(values['outage-rate']),
+      liveRate: Math.round(Number(values['outage-rate']) / 5),
+      vehicles: Number(values.vehicles),
+      window: Number(values.window)
     })
   }
 } finally {

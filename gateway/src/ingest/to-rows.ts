@@ -88,40 +88,31 @@ export function createToRows (validators: Validators, limits: Limits, clock: () 
       return rows
     }
     const receivedUs = clock()
+    const validate = kind === 'telemetry' ? validators.reading : validators.event
     for (let i = 0; i < items.length; i++) {
       const item = items[i]
       const at = batch ? `[${i}]` : ''
-      const itemPayload = (): string => batch ? clip(JSON.stringify(item) ?? 'undefined') : clip(payload)
-      if (kind === 'telemetry') {
-        if (!validators.reading(item)) {
-          rows.rejections.push(reject(vehicleId, topic, 'schema', at + describeErrors(validators.reading.errors), itemPayload()))
-          continue
-        }
-        const tsUs = toEpochMicros(item.ts)
-        const bad = checkTime(tsUs, receivedUs)
-        if (bad) {
-          rows.rejections.push(reject(vehicleId, topic, bad[0], at + bad[1], itemPayload()))
-          continue
-        }
-        rows.readings.push({ vehicleId, tsUs, receivedUs, reading: item })
-      } else {
-        if (!validators.event(item)) {
-          rows.rejections.push(reject(vehicleId, topic, 'schema', at + describeErrors(validators.event.errors), itemPayload()))
-          continue
-        }
-        const data = item.data === undefined ? null : JSON.stringify(item.data)
-        if (data !== null && Buffer.byteLength(data) > MAX_EVENT_DATA) {
-          rows.rejections.push(reject(vehicleId, topic, 'schema', `${at}/data is larger than ${MAX_EVENT_DATA} bytes`, itemPayload()))
-          continue
-        }
-        const tsUs = toEpochMicros(item.ts)
-        const bad = checkTime(tsUs, receivedUs)
-        if (bad) {
-          rows.rejections.push(reject(vehicleId, topic, bad[0], at + bad[1], itemPayload()))
-          continue
-        }
-        rows.events.push({ vehicleId, tsUs, receivedUs, event: item, data })
+      const quarantine = (reason: RejectionReason, detail: string): void => {
+        rows.rejections.push(reject(vehicleId, topic, reason, at + detail, batch ? clip(JSON.stringify(item) ?? 'undefined') : clip(payload)))
       }
+      if (!validate(item)) {
+        quarantine('schema', describeErrors(validate.errors))
+        continue
+      }
+      const valid = item as Reading | VehicleEvent
+      const data = 'type' in valid && valid.data !== undefined ? JSON.stringify(valid.data) : null
+      if (data !== null && Buffer.byteLength(data) > MAX_EVENT_DATA) {
+        quarantine('schema', `/data is larger than ${MAX_EVENT_DATA} bytes`)
+        continue
+      }
+      const tsUs = toEpochMicros(valid.ts)
+      const bad = checkTime(tsUs, receivedUs)
+      if (bad) {
+        quarantine(bad[0], bad[1])
+        continue
+      }
+      if ('type' in valid) rows.events.push({ vehicleId, tsUs, receivedUs, event: valid, data })
+      else rows.readings.push({ vehicleId, tsUs, receivedUs, reading: valid })
     }
     return rows
   } as ToRows

@@ -12,7 +12,10 @@ t.test('events, status and the Last Will', async t => {
   const live: LiveMessage[] = []
   t.teardown(stack.gw.gateway.live.subscribe(m => live.push(m)))
   const c = await mqtt.connectAsync(stack.mqttUrl, {
-    clientId: 'ev-1', username: 'ev-1', password: tokens.get('ev-1'), reconnectPeriod: 0,
+    clientId: 'ev-1',
+    username: 'ev-1',
+    password: tokens.get('ev-1'),
+    reconnectPeriod: 0,
     will: { topic: vehicleTopic('ev-1', 'status'), payload: Buffer.from('offline'), qos: 1, retain: true }
   })
   await c.publishAsync(vehicleTopic('ev-1', 'status'), 'online', { qos: 1, retain: true })

@@ -108,8 +108,8 @@ export class LiveClient {
     if (this.events.length === 1) this.ctx.wake(this)
   }
 
-  queued (): { queue: number, pending: number, events: number, conflating: boolean, bufferedAmount: number } {
-    return { queue: this.queue.length, pending: this.pending.size, events: this.events.length, conflating: this.conflating, bufferedAmount: this.ws.bufferedAmount }
+  queued (): { queue: number, pending: number, bufferedAmount: number } {
+    return { queue: this.queue.length, pending: this.pending.size, bufferedAmount: this.ws.bufferedAmount }
   }
 
   private startConflating (why: string): void {

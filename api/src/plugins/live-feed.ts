@@ -28,17 +28,16 @@ export interface LiveFeedOptions {
   /** When given, a client must present an API key (header, subprotocol or ?token=). */
   verifyToken?: (token: string) => boolean | Promise<boolean>
   limits?: Partial<LiveLimits>
+  /** Where the feed counts (default: a registry of its own); `fastify.liveMetrics` either way. */
+  metrics?: LiveMetrics
   /** Route of the feed (default `/api/v1/live`). */
   path?: string
 }
-
-export interface LiveClientStats { subscribed: boolean, queue: number, pending: number, events: number, conflating: boolean, bufferedAmount: number }
 
 declare module 'fastify' {
   interface FastifyInstance {
     latestPositions: ReadonlyMap<string, Position>
     liveMetrics: LiveMetrics
-    liveClients: () => LiveClientStats[]
   }
 }
 
@@ -62,10 +61,9 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
   const latest = new Map<string, Position>()
   const clients = new Set<LiveClient>()
   const index = new SubscriptionIndex<LiveClient>()
-  const metrics = createLiveMetrics({ clients: () => clients.size, subscriptions: () => index.size })
+  const metrics = opts.metrics ?? createLiveMetrics()
   fastify.decorate('latestPositions', latest)
   fastify.decorate('liveMetrics', metrics)
-  fastify.decorate('liveClients', () => [...clients].map(c => ({ subscribed: c.sub !== null, ...c.queued() })))
 
   const jsonCache = new WeakMap<Position, string>()
   function json (p: Position): string {
@@ -141,7 +139,16 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
 
   const ticker = setInterval(() => {
     const now = Date.now()
-    for (const c of clients) c.flush(now)
+    let maxBuffered = 0
+    let queued = 0
+    for (const c of clients) {
+      c.flush(now)
+      const q = c.queued()
+      if (q.bufferedAmount > maxBuffered) maxBuffered = q.bufferedAmount
+      queued += q.queue + q.pending
+    }
+    metrics.maxBufferedBytes.set(maxBuffered)
+    metrics.queuedPositions.set(queued)
   }, TICK_MS)
   const heartbeat = setInterval(() => {
     for (const c of clients) {
@@ -193,11 +200,14 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
     if (shuttingDown) { socket.close(CLOSE_GOING_AWAY, 'server shutting down'); return }
     const client = new LiveClient(socket, ctx)
     clients.add(client)
+    metrics.clients.inc()
     socket.on('pong', () => { client.alive = true })
     socket.on('close', () => {
       client.closed = true
       clients.delete(client)
+      metrics.clients.dec()
       index.delete(client)
+      metrics.subscriptions.set(index.size)
       awake.delete(client)
     })
     socket.on('message', (data, isBinary) => {
@@ -213,9 +223,11 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
         const sub = parseSubscribe(m)
         if (typeof sub === 'string') { client.reply('error', { detail: sub }); return }
         index.set(client, sub)
+        metrics.subscriptions.set(index.size)
         client.subscribe(sub)
       } else if (m.type === 'unsubscribe') {
         index.delete(client)
+        metrics.subscriptions.set(index.size)
         client.unsubscribe()
         client.reply('unsubscribed', {})
       } else {

@@ -34,6 +34,8 @@ export const DEFAULT_LIMITS: LiveLimits = {
   closeGraceMs: 5000
 }
 
+const CHUNK_BYTES = 64 * 1024
+
 // Close codes in the private range [RFC 6455 7.4.2].
 export const CLOSE_TOO_SLOW = 4008
 export const CLOSE_UNAUTHORIZED = 4401
@@ -138,9 +140,14 @@ export class LiveClient {
       this.sendPositions('snapshot', this.ctx.snapshot(sub))
     }
     if (this.queue.length > 0) {
-      const batch = this.queue
-      this.queue = []
-      this.sendPositions('positions', batch)
+      // in messages of about CHUNK_BYTES while the socket takes them, so what
+      // waits in the api for a client that stops reading is the soft bound
+      // plus one chunk; the rest stays queued (and conflates past maxQueue)
+      let i = 0
+      while (i < this.queue.length && this.ws.bufferedAmount <= this.ctx.limits.softBufferBytes) {
+        i = this.sendPositions('positions', this.queue, i, CHUNK_BYTES)
+      }
+      this.queue = i >= this.queue.length ? [] : this.queue.slice(i)
     }
     if (this.pending.size > 0 && now >= this.nextTickAt) {
       this.nextTickAt = now + 1000 / (sub.maxHz > 0 ? sub.maxHz : this.ctx.limits.fallbackHz)
@@ -191,12 +198,15 @@ export class LiveClient {
     }
   }
 
-  private sendPositions (type: 'snapshot' | 'positions', positions: Position[]): void {
-    // one string per batch from positions serialized once for every client
+  /** Sends positions[from..] as one message of at most about maxBytes; returns the index after the last sent. */
+  private sendPositions (type: 'snapshot' | 'positions', positions: Position[], from = 0, maxBytes = Infinity): number {
+    // one string per message from positions serialized once for every client
     let body = `{"type":"${type}","positions":[`
-    for (let i = 0; i < positions.length; i++) body += (i === 0 ? '' : ',') + this.ctx.json(positions[i] as Position)
+    let i = from
+    for (; i < positions.length && (i === from || body.length < maxBytes); i++) body += (i === from ? '' : ',') + this.ctx.json(positions[i] as Position)
     this.sendRaw(type, body + ']}')
-    this.ctx.metrics.positionsSent.inc(positions.length)
+    this.ctx.metrics.positionsSent.inc(i - from)
+    return i
   }
 
   private sendRaw (type: string, text: string): void {

@@ -25,3 +25,5 @@ process.on('message', (msg: { type: string }) => {
   }
 })
 process.send?.({ type: 'ready', url: api.url })
+// the bench went away: nothing to report to
+process.on('disconnect', () => process.exit(0))

@@ -38,7 +38,6 @@ const CHUNK_BYTES = 64 * 1024
 
 // Close codes in the private range [RFC 6455 7.4.2].
 export const CLOSE_TOO_SLOW = 4008
-export const CLOSE_UNAUTHORIZED = 4401
 export const CLOSE_GOING_AWAY = 1001
 
 export interface FeedContext {

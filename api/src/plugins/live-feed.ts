@@ -16,7 +16,7 @@ import { LiveClient, DEFAULT_LIMITS, CLOSE_GOING_AWAY, type LiveLimits, type Fee
 import { createLiveMetrics, type LiveMetrics } from '../live/live-metrics.js'
 
 export { inBox, type BBox } from '../live/subscription.js'
-export { CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED, CLOSE_GOING_AWAY, type LiveLimits } from '../live/live-client.js'
+export { CLOSE_TOO_SLOW, CLOSE_GOING_AWAY, type LiveLimits } from '../live/live-client.js'
 
 /** The subprotocol a browser offers beside `bearer.<key>`; the server selects it, never the key. */
 export const LIVE_SUBPROTOCOL = 'fleetgate.v1'

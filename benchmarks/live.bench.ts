@@ -6,7 +6,10 @@
 // latency from PUBLISH to WebSocket delivery per group, and the api
 // process's CPU and memory.
 //
-//   npm run bench:live -- --vehicles 10000 --clients 200 --duration 20 --warmup 5
+// --source direct: no gateway and no MQTT; the api process puts the synthetic
+// fleet on its in-process live bus, which measures the live feed alone.
+//
+//   npm run bench:live -- --vehicles 10000 --clients 200 --duration 20 --warmup 5 [--source direct]
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir, cpus, loadavg } from 'node:os'
@@ -21,19 +24,22 @@ import { buildGateway } from '../gateway/src/gateway.js'
 import { issueToken } from '../gateway/src/broker/device-registry.js'
 import { LatencyRecorder } from '../simulator/src/stats.js'
 import type { StartMessage } from './live-publisher-process.js'
+import type { DirectStart } from './live-api-process.js'
 
 const { values: args } = parseArgs({
   options: {
     vehicles: { type: 'string', default: '10000' },
     clients: { type: 'string', default: '200' },
     duration: { type: 'string', default: '20' },
-    warmup: { type: 'string', default: '5' }
+    warmup: { type: 'string', default: '5' },
+    source: { type: 'string', default: 'broker' }
   }
 })
 const VEHICLES = Number(args.vehicles)
 const CLIENTS = Number(args.clients)
 const DURATION_S = Number(args.duration)
 const WARMUP_S = Number(args.warmup)
+const DIRECT = args.source === 'direct'
 // the fleet drives in a 10 x 10 degree square; each map shows 0.5 to 3 degrees of it
 const REGION = { lon: 20, lat: -30, size: 10 }
 
@@ -85,7 +91,7 @@ async function main (): Promise<void> {
     const vehicles = ids.map((id): [string, string] => [id, issueToken(config.DATA_DIR, id)])
     gw = await buildGateway(config, { log, questdbHttpUrl: db.httpUrl })
 
-    api = forkChild('./live-api-process.ts', { ...process.env, QUESTDB_HTTP_URL: db.httpUrl, QUESTDB_PG_URL: db.pgUrl, HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', DATA_DIR: config.DATA_DIR, GATEWAY_MQTT_URL: gw.addresses.mqtt, INTERNAL_TOKEN: gw.internalToken, LOG_LEVEL: 'warn' })
+    api = forkChild('./live-api-process.ts', { ...process.env, QUESTDB_HTTP_URL: db.httpUrl, QUESTDB_PG_URL: db.pgUrl, HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', DATA_DIR: config.DATA_DIR, GATEWAY_MQTT_URL: gw.addresses.mqtt, INTERNAL_TOKEN: gw.internalToken, LOG_LEVEL: 'warn', BENCH_SOURCE: DIRECT ? 'direct' : 'broker' })
     const apiUrl = (await api.ask<{ url: string }>('', 'ready')).url
     const apiChild = api
     const stats = async (): Promise<ApiStats> => await apiChild.ask<ApiStats>('stats', 'stats')
@@ -121,12 +127,20 @@ async function main (): Promise<void> {
       })
     }
 
-    fleet = forkChild('./live-publisher-process.ts', { ...process.env })
-    const start: StartMessage = { type: 'start', port: Number(new URL(gw.addresses.mqtt).port), vehicles, region: REGION, hz: 1 }
-    fleet.proc.send(start)
-    const { connectMs } = await fleet.ask<{ connectMs: number }>('', 'connected')
-    const fleetChild = fleet
-    const sentSoFar = async (): Promise<number> => (await fleetChild.ask<{ sent: number }>('stats', 'stats')).sent
+    let connectMs = 0
+    let sentSoFar = async (): Promise<number> => NaN
+    if (DIRECT) {
+      const start: DirectStart = { type: 'start-direct', vehicles: VEHICLES, hz: 1, region: REGION }
+      api.proc.send(start)
+      await api.ask('', 'connected')
+    } else {
+      fleet = forkChild('./live-publisher-process.ts', { ...process.env })
+      const start: StartMessage = { type: 'start', port: Number(new URL(gw.addresses.mqtt).port), vehicles, region: REGION, hz: 1 }
+      fleet.proc.send(start)
+      connectMs = (await fleet.ask<{ connectMs: number }>('', 'connected')).connectMs
+      const fleetChild = fleet
+      sentSoFar = async () => (await fleetChild.ask<{ sent: number }>('stats', 'stats')).sent
+    }
 
     await new Promise(resolve => setTimeout(resolve, WARMUP_S * 1000))
     const s0 = await stats()
@@ -152,8 +166,8 @@ async function main (): Promise<void> {
       bench: 'live',
       at: new Date().toISOString(),
       machine: { cpus: cpus().length, loadavg: loadavg().map(x => Math.round(x * 100) / 100), node: process.version },
-      config: { vehicles: VEHICLES, hz: 1, clients: CLIENTS, durationS: DURATION_S, warmupS: WARMUP_S, api: 'own process, live stream through the broker' },
-      publish: { readingsPerS: Math.round((sent1 - sent0) / elapsedS), connectMs: Math.round(connectMs) },
+      config: { vehicles: VEHICLES, hz: 1, clients: CLIENTS, durationS: DURATION_S, warmupS: WARMUP_S, source: DIRECT ? 'direct: synthetic fleet on the api process\'s in-process bus' : 'broker: MQTT fleet -> gateway -> $fleet/live -> api process' },
+      publish: DIRECT ? { readingsPerS: VEHICLES } : { readingsPerS: Math.round((sent1 - sent0) / elapsedS), connectMs: Math.round(connectMs) },
       delivery: {
         positionsPerS: Math.round(received / elapsedS),
         messagesPerS: Math.round(messages / elapsedS),
@@ -171,7 +185,7 @@ async function main (): Promise<void> {
         closedSlow: s1.closedSlow,
         maxClientBufferedBytes: s1.maxBufferedBytes
       },
-      benchProcess: { cpuPct: r1((benchCpu.user + benchCpu.system) / 1e6 / elapsedS * 100), holds: 'gateway and WebSocket maps' }
+      benchProcess: { cpuPct: r1((benchCpu.user + benchCpu.system) / 1e6 / elapsedS * 100), holds: DIRECT ? 'WebSocket maps (gateway idle)' : 'gateway and WebSocket maps' }
     }) + '\n')
   } finally {
     for (const ws of sockets) ws.terminate()

@@ -1,7 +1,8 @@
 // The live stream between the gateway and the api: what the gateway passes on
 // for every accepted reading, event and status change. In one process it
 // travels on an in-process bus; between processes as MQTT messages on
-// `$fleet/live/{vehicleId}/{kind}` (see topics.ts), JSON arrays of items.
+// `$fleet/live/batch` (see topics.ts), JSON arrays of LiveMessage, one per
+// event-loop turn of the gateway.
 import { EventEmitter } from 'node:events'
 import type { Reading, VehicleEvent } from './types.js'
 

@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { LiveSource } from '../../schemas/live.js'
 import questdb from './plugins/questdb.js'
 import errors from './plugins/errors.js'
-import liveFeed from './plugins/live-feed.js'
+import liveFeed, { type LiveFeedOptions } from './plugins/live-feed.js'
 import vehicles from './routes/vehicles.js'
 import { isReady } from '../../scripts/questdb.js'
 
@@ -13,6 +13,8 @@ export interface AppOptions {
   live: LiveSource
   /** Whether the broker side is up (in one process: the gateway's broker). */
   brokerReady?: () => boolean
+  /** Live-feed settings beside its source: API-key check, bounds. */
+  liveFeed?: Omit<LiveFeedOptions, 'source'>
 }
 
 const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
@@ -31,8 +33,9 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : shuttingDown ? 'shutting_down' : 'not_ready', checks })
   })
 
+  // at this level, not under the prefix: fastify.liveMetrics is for /metrics
+  await fastify.register(liveFeed, { ...opts.liveFeed, source: opts.live })
   await fastify.register(async (v1) => {
-    await v1.register(liveFeed, { source: opts.live })
     await v1.register(vehicles)
   }, { prefix: '/api/v1' })
 }

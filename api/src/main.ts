@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import type { Config } from '../../schemas/config.js'
 import type { LiveSource } from '../../schemas/live.js'
-import app from './app.js'
+import app, { type AppOptions } from './app.js'
 import { createMqttLiveSource } from './live-source.js'
 import { questdbAddressFile, type QuestDbAddress } from '../../gateway/src/main.js'
 import { internalToken } from '../../gateway/src/gateway.js'
@@ -15,6 +15,7 @@ export interface ApiDeps {
   questdb?: QuestDbAddress
   live?: LiveSource
   brokerReady?: () => boolean
+  liveFeed?: AppOptions['liveFeed']
 }
 
 export interface RunningApi { fastify: FastifyInstance, url: string, close: () => Promise<void> }
@@ -37,7 +38,7 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     brokerReady = source.connected
   }
   const fastify: FastifyInstance = Fastify({ loggerInstance: log.child({ part: 'api' }) as unknown as FastifyBaseLogger, requestIdHeader: 'x-request-id', trustProxy: false })
-  await fastify.register(app, { pgUrl: questdb.pgUrl, questdbHttpUrl: questdb.httpUrl, live, ...(brokerReady ? { brokerReady } : {}) })
+  await fastify.register(app, { pgUrl: questdb.pgUrl, questdbHttpUrl: questdb.httpUrl, live, ...(brokerReady ? { brokerReady } : {}), ...(deps.liveFeed ? { liveFeed: deps.liveFeed } : {}) })
   const url = await fastify.listen({ host: config.HTTP_HOST, port: config.HTTP_PORT })
   const source = live
   return {

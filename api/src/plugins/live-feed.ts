@@ -1,174 +1,238 @@
-// WebSocket live feed at /api/v1/live, filtered on the server.
-// Client -> server: {"type":"subscribe","vehicles":["v1"]|"*","bbox":[minLon,minLat,maxLon,maxLat]?,"max_hz":1?}
-//                   {"type":"unsubscribe"}
-// Server -> client: {"type":"snapshot","positions":[...]} after each subscribe, then
-//                   {"type":"positions","positions":[...]} and {"type":"event","event":{...}}.
-// Without max_hz every accepted reading is forwarded as it arrives; with
-// max_hz the client gets at most one position per vehicle per tick (latest wins).
-// A client whose socket buffer stays above the bound is closed with a reason.
+// WebSocket live feed at /api/v1/live, filtered on the server (README, "Live
+// feed"). The live bus hands every accepted position to onLive, which keeps
+// the latest-position table and routes the position through the subscription
+// index to the clients that want it; it never awaits a client. Clients are
+// flushed on the next event-loop turn (max_hz 0) or on their tick (max_hz),
+// so every message is one batch serialized once, from positions serialized
+// once for all clients.
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
-import type { WebSocket } from 'ws'
-import type { LiveSource, Position, LiveMessage } from '../../../schemas/live.js'
-import { isVehicleId } from '../../../schemas/topics.js'
+import type { FastifyRequest } from 'fastify'
+import type { LiveEvent, LiveMessage, LiveSource, Position } from '../../../schemas/live.js'
 import { LATEST_SQL, rowToPosition } from '../readings-sql.js'
+import { parseSubscribe, matches, type Subscription } from '../live/subscription.js'
+import { SubscriptionIndex } from '../live/subscription-index.js'
+import { LiveClient, DEFAULT_LIMITS, CLOSE_GOING_AWAY, type LiveLimits, type FeedContext } from '../live/live-client.js'
+import { createLiveMetrics, type LiveMetrics } from '../live/live-metrics.js'
 
-export type BBox = [number, number, number, number]
+export { inBox, type BBox } from '../live/subscription.js'
+export { CLOSE_TOO_SLOW, CLOSE_GOING_AWAY, type LiveLimits } from '../live/live-client.js'
 
-interface Subscription { all: boolean, ids: Set<string>, bbox: BBox | null, maxHz: number }
+/** The subprotocol a browser offers beside `bearer.<key>`; the server selects it, never the key. */
+export const LIVE_SUBPROTOCOL = 'fleetgate.v1'
+const BEARER_PROTOCOL_PREFIX = 'bearer.'
+const TICK_MS = 20
 
-export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024
-const HEARTBEAT_MS = 30000
+export interface LiveFeedOptions {
+  source: LiveSource
+  /** When given, a client must present an API key (header, subprotocol or ?token=). */
+  verifyToken?: (token: string) => boolean | Promise<boolean>
+  limits?: Partial<LiveLimits>
+  /** Where the feed counts (default: a registry of its own); `fastify.liveMetrics` either way. */
+  metrics?: LiveMetrics
+  /** Route of the feed (default `/api/v1/live`). */
+  path?: string
+}
 
 declare module 'fastify' {
   interface FastifyInstance {
-    latestPositions: Map<string, Position>
+    latestPositions: ReadonlyMap<string, Position>
+    liveMetrics: LiveMetrics
   }
 }
 
-export function inBox (p: { lat: number, lon: number }, b: BBox): boolean {
-  const [minLon, minLat, maxLon, maxLat] = b
-  if (p.lat < minLat || p.lat > maxLat) return false
-  // a box whose west edge is east of its east edge crosses the antimeridian
-  return minLon <= maxLon ? p.lon >= minLon && p.lon <= maxLon : p.lon >= minLon || p.lon <= maxLon
-}
-
-function matches (sub: Subscription, p: { vehicle_id: string, lat?: number, lon?: number }): boolean {
-  if (!sub.all && !sub.ids.has(p.vehicle_id)) return false
-  if (sub.bbox && (p.lat === undefined || p.lon === undefined || !inBox(p as { lat: number, lon: number }, sub.bbox))) return false
-  return true
-}
-
-function parseSubscribe (msg: Record<string, unknown>): Subscription | string {
-  const v = msg.vehicles
-  let all = false
-  const ids = new Set<string>()
-  if (v === '*') all = true
-  else if (Array.isArray(v) && v.length <= 100000 && v.every(isVehicleId)) for (const id of v) ids.add(id)
-  else return 'vehicles must be "*" or an array of vehicle ids'
-  let bbox: BBox | null = null
-  if (msg.bbox !== undefined) {
-    const b = msg.bbox
-    if (!Array.isArray(b) || b.length !== 4 || !b.every(n => typeof n === 'number' && Number.isFinite(n))) return 'bbox must be [minLon,minLat,maxLon,maxLat]'
-    const [minLon, minLat, maxLon, maxLat] = b as BBox
-    if (minLat > maxLat || minLat < -90 || maxLat > 90 || minLon < -180 || maxLon > 180 || minLon > 180 || maxLon < -180) return 'bbox out of range: lon in [-180,180], lat in [-90,90], minLat <= maxLat'
-    bbox = b as BBox
+/** The API key of an upgrade request: Authorization header, `bearer.<key>` subprotocol, or `?token=`. */
+export function tokenOf (req: FastifyRequest): string | undefined {
+  const auth = req.headers.authorization
+  if (auth !== undefined && /^bearer /i.test(auth)) return auth.slice(7).trim()
+  const protocols = req.headers['sec-websocket-protocol']
+  if (typeof protocols === 'string') {
+    for (const p of protocols.split(',')) {
+      const s = p.trim()
+      if (s.startsWith(BEARER_PROTOCOL_PREFIX)) return s.slice(BEARER_PROTOCOL_PREFIX.length)
+    }
   }
-  const hz = msg.max_hz ?? 0
-  if (typeof hz !== 'number' || !(hz >= 0 && hz <= 50)) return 'max_hz must be a number in [0, 50] (0: every reading)'
-  return { all, ids, bbox, maxHz: hz }
+  const q = (req.query as Record<string, unknown> | undefined)?.token
+  return typeof q === 'string' && q.length > 0 ? q : undefined
 }
-
-export interface LiveFeedOptions { source: LiveSource }
 
 export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
-  await fastify.register(websocket, { options: { maxPayload: 1024 * 1024 } })
+  const limits: LiveLimits = { ...DEFAULT_LIMITS, ...opts.limits }
   const latest = new Map<string, Position>()
-  fastify.decorate('latestPositions', latest)
-
   const clients = new Set<LiveClient>()
+  const index = new SubscriptionIndex<LiveClient>()
+  const metrics = opts.metrics ?? createLiveMetrics()
+  fastify.decorate('latestPositions', latest)
+  fastify.decorate('liveMetrics', metrics)
 
-  class LiveClient {
-    sub: Subscription | null = null
-    pending = new Map<string, Position>()
-    lastTick = 0
-    alive = true
-    constructor (readonly ws: WebSocket) {}
+  const jsonCache = new WeakMap<Position, string>()
+  function json (p: Position): string {
+    let s = jsonCache.get(p)
+    if (s === undefined) jsonCache.set(p, (s = JSON.stringify(p)))
+    return s
+  }
 
-    send (obj: unknown): void {
-      if (this.ws.readyState !== this.ws.OPEN) return
-      if (this.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-        this.ws.close(1013, 'client too slow: send buffer over bound')
-        return
+  function snapshot (sub: Subscription): Position[] {
+    const out: Position[] = []
+    if (sub.all) {
+      for (const p of latest.values()) if (matches(sub, p.vehicle_id, p.lat, p.lon)) out.push(p)
+    } else {
+      for (const id of sub.ids) {
+        const p = latest.get(id)
+        if (p && matches(sub, id, p.lat, p.lon)) out.push(p)
       }
-      this.ws.send(JSON.stringify(obj))
     }
+    return out
+  }
 
-    flush (now: number): void {
-      if (!this.sub || this.sub.maxHz === 0 || this.pending.size === 0) return
-      if (now - this.lastTick < 1000 / this.sub.maxHz) return
-      this.lastTick = now
-      const positions = [...this.pending.values()]
-      this.pending.clear()
-      this.send({ type: 'positions', positions })
+  const awake = new Set<LiveClient>()
+  let wakeScheduled = false
+  function flushAwake (): void {
+    wakeScheduled = false
+    const now = Date.now()
+    for (const c of awake) c.flush(now)
+    awake.clear()
+  }
+  const ctx: FeedContext = {
+    limits,
+    metrics,
+    json,
+    snapshot,
+    wake (c) {
+      awake.add(c)
+      if (!wakeScheduled) { wakeScheduled = true; setImmediate(flushAwake) }
     }
+  }
+
+  function keepLatest (p: Position): void {
+    const prev = latest.get(p.vehicle_id)
+    if (!prev || p.ts >= prev.ts) latest.set(p.vehicle_id, p)
   }
 
   function onLive (msg: LiveMessage): void {
     if (msg.kind === 'telemetry') {
-      const items = msg.items
-      const newest = items.reduce((a, b) => (b.ts > a.ts ? b : a))
-      const prev = latest.get(msg.vehicleId)
-      if (!prev || newest.ts >= prev.ts) latest.set(msg.vehicleId, newest)
-      for (const c of clients) {
-        const sub = c.sub
-        if (!sub) continue
-        const positions = items.filter(p => matches(sub, p))
-        if (positions.length === 0) continue
-        if (sub.maxHz === 0) c.send({ type: 'positions', positions })
-        else for (const p of positions) c.pending.set(p.vehicle_id, p)
+      for (const p of msg.items) {
+        keepLatest(p)
+        if (index.size > 0) index.forEachMatch(p.vehicle_id, p.lat, p.lon, c => c.offer(p))
       }
     } else if (msg.kind === 'events') {
-      for (const c of clients) {
-        const sub = c.sub
-        if (!sub || (!sub.all && !sub.ids.has(msg.vehicleId))) continue
-        for (const event of msg.items) c.send({ type: 'event', event })
+      for (const e of msg.items) {
+        // an event without a place is where its vehicle was last seen
+        const at = e.lat !== undefined && e.lon !== undefined ? e : latest.get(e.vehicle_id)
+        index.forEachMatch(e.vehicle_id, at?.lat, at?.lon, c => c.offerEvent(e as LiveEvent))
       }
     }
   }
 
+  // Subscribe before seeding, so nothing that arrives meanwhile is missed;
+  // the seed only fills in vehicles the stream has not shown newer data for.
   const unsubscribe = opts.source.subscribe(onLive)
-  const ticker = setInterval(() => { const now = Date.now(); for (const c of clients) c.flush(now) }, 20)
-  const heartbeat = setInterval(() => {
-    for (const c of clients) {
-      if (!c.alive) { c.ws.terminate(); continue }
-      c.alive = false
-      c.ws.ping()
-    }
-  }, HEARTBEAT_MS)
-
   try {
     const { rows } = await fastify.questdb.query(LATEST_SQL)
     for (const r of rows) {
-      const p = rowToPosition(r)
-      const cur = latest.get(p.vehicle_id)
-      if (!cur || p.ts > cur.ts) latest.set(p.vehicle_id, p)
+      const { received_at: _received, ...p } = rowToPosition(r)
+      keepLatest(p)
     }
   } catch (err) {
     fastify.log.warn({ err }, 'latest positions not seeded')
   }
 
-  fastify.get('/live', { websocket: true }, (socket) => {
-    const client = new LiveClient(socket)
-    clients.add(client)
-    socket.on('pong', () => { client.alive = true })
-    socket.on('close', () => { clients.delete(client) })
-    socket.on('message', (data) => {
-      let msg: Record<string, unknown>
-      try { msg = JSON.parse(data.toString()) as Record<string, unknown> } catch {
-        client.send({ type: 'error', detail: 'messages must be JSON objects' })
-        return
-      }
-      if (msg.type === 'subscribe') {
-        const sub = parseSubscribe(msg)
-        if (typeof sub === 'string') { client.send({ type: 'error', detail: sub }); return }
-        client.sub = sub
-        client.pending.clear()
-        const positions = [...latest.values()].filter(p => matches(sub, p))
-        client.send({ type: 'snapshot', positions })
-      } else if (msg.type === 'unsubscribe') {
-        client.sub = null
-        client.pending.clear()
-      } else {
-        client.send({ type: 'error', detail: 'type must be subscribe or unsubscribe' })
-      }
-    })
-  })
+  const ticker = setInterval(() => {
+    const now = Date.now()
+    let maxBuffered = 0
+    let queued = 0
+    for (const c of clients) {
+      c.flush(now)
+      const q = c.queued()
+      if (q.bufferedAmount > maxBuffered) maxBuffered = q.bufferedAmount
+      queued += q.queue + q.pending
+    }
+    metrics.maxBufferedBytes.set(maxBuffered)
+    metrics.queuedPositions.set(queued)
+  }, TICK_MS)
+  const heartbeat = setInterval(() => {
+    for (const c of clients) {
+      if (c.closed || c.ws.readyState !== c.ws.OPEN) continue
+      if (!c.alive) { c.terminate('dead_peer'); continue }
+      c.alive = false
+      c.ws.ping()
+    }
+  }, limits.heartbeatMs)
 
-  fastify.addHook('onClose', async () => {
+  let shuttingDown = false
+  // Added before @fastify/websocket registers its own preClose (which closes
+  // without a code), so clients learn why they are closed.
+  fastify.addHook('preClose', async () => {
+    shuttingDown = true
     unsubscribe()
     clearInterval(ticker)
     clearInterval(heartbeat)
-    for (const c of clients) c.ws.close(1001, 'server shutting down')
+    for (const c of clients) c.close(CLOSE_GOING_AWAY, 'server shutting down', 'shutdown')
+    const deadline = Date.now() + Math.min(limits.closeGraceMs, 2000)
+    while (clients.size > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+    for (const c of clients) c.ws.terminate()
+  })
+
+  await fastify.register(websocket, {
+    options: {
+      maxPayload: 1024 * 1024,
+      // never echo a `bearer.<key>` subprotocol back [RFC 6455 4.2.2]
+      handleProtocols: (protocols: Set<string>) => protocols.has(LIVE_SUBPROTOCOL) ? LIVE_SUBPROTOCOL : false
+    }
+  })
+
+  const verify = opts.verifyToken
+  const authHook = verify === undefined
+    ? undefined
+    : async (req: FastifyRequest, reply: import('fastify').FastifyReply) => {
+      const token = tokenOf(req)
+      if (token !== undefined && await verify(token)) return
+      metrics.authFailures.inc()
+      await reply.code(401).header('www-authenticate', 'Bearer').type('application/problem+json').send({
+        type: 'about:blank',
+        title: 'Unauthorized',
+        status: 401,
+        detail: token === undefined ? 'an API key is required: Authorization: Bearer <key>, subprotocol bearer.<key>, or ?token=<key>' : 'API key not accepted'
+      })
+    }
+
+  fastify.get(opts.path ?? '/api/v1/live', { websocket: true, ...(authHook ? { preValidation: authHook } : {}) }, (socket) => {
+    if (shuttingDown) { socket.close(CLOSE_GOING_AWAY, 'server shutting down'); return }
+    const client = new LiveClient(socket, ctx)
+    clients.add(client)
+    metrics.clients.inc()
+    socket.on('pong', () => { client.alive = true })
+    socket.on('close', () => {
+      client.closed = true
+      clients.delete(client)
+      metrics.clients.dec()
+      index.delete(client)
+      metrics.subscriptions.set(index.size)
+      awake.delete(client)
+    })
+    socket.on('message', (data, isBinary) => {
+      client.alive = true
+      let msg: unknown
+      try { msg = JSON.parse(isBinary ? '' : data.toString()) } catch { msg = undefined }
+      if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
+        client.reply('error', { detail: 'messages must be JSON objects (text frames)' })
+        return
+      }
+      const m = msg as Record<string, unknown>
+      if (m.type === 'subscribe') {
+        const sub = parseSubscribe(m)
+        if (typeof sub === 'string') { client.reply('error', { detail: sub }); return }
+        index.set(client, sub)
+        metrics.subscriptions.set(index.size)
+        client.subscribe(sub)
+      } else if (m.type === 'unsubscribe') {
+        index.delete(client)
+        metrics.subscriptions.set(index.size)
+        client.unsubscribe()
+        client.reply('unsubscribed', {})
+      } else {
+        client.reply('error', { detail: 'type must be subscribe or unsubscribe' })
+      }
+    })
   })
 }, { name: 'live-feed', dependencies: ['questdb'] })

@@ -1,0 +1,216 @@
+// One live-feed connection: its subscription, what waits to be sent to it and
+// the rules that keep that bounded. Nothing here awaits the socket: the live
+// bus hands positions in synchronously, the feed flushes them later, and a
+// client whose socket does not drain is conflated and then closed.
+import type { WebSocket } from 'ws'
+import type { LiveEvent, Position } from '../../../schemas/live.js'
+import type { Subscription } from './subscription.js'
+import type { LiveMetrics } from './live-metrics.js'
+
+export interface LiveLimits {
+  /** Above this many bytes waiting in the socket, nothing more is sent and positions are conflated. */
+  softBufferBytes: number
+  /** Positions queued for a client without max_hz before it is switched to conflation. */
+  maxQueue: number
+  /** Events queued while the client is behind before it is closed. */
+  maxEvents: number
+  /** A client behind (buffer above softBufferBytes) for this long is closed as too slow. */
+  stallTimeoutMs: number
+  /** Tick rate of a client without max_hz once it has been switched to conflation. */
+  fallbackHz: number
+  /** Ping interval; a peer that did not answer the previous ping is terminated. */
+  heartbeatMs: number
+  /** After a close frame, how long before the socket is destroyed anyway. */
+  closeGraceMs: number
+}
+
+export const DEFAULT_LIMITS: LiveLimits = {
+  softBufferBytes: 1024 * 1024,
+  maxQueue: 10000,
+  maxEvents: 1000,
+  stallTimeoutMs: 30000,
+  fallbackHz: 2,
+  heartbeatMs: 30000,
+  closeGraceMs: 5000
+}
+
+const CHUNK_BYTES = 64 * 1024
+
+// Close codes in the private range [RFC 6455 7.4.2].
+export const CLOSE_TOO_SLOW = 4008
+export const CLOSE_GOING_AWAY = 1001
+
+export interface FeedContext {
+  limits: LiveLimits
+  metrics: LiveMetrics
+  /** The position's JSON, serialized once for all clients. */
+  json: (p: Position) => string
+  /** The latest positions matching a subscription (the snapshot). */
+  snapshot: (sub: Subscription) => Position[]
+  /** Asks for a flush of this client on the next turn of the event loop. */
+  wake: (c: LiveClient) => void
+}
+
+export class LiveClient {
+  sub: Subscription | null = null
+  /** Positions in arrival order (max_hz 0, not conflating). */
+  private queue: Position[] = []
+  /** Latest position per vehicle (conflating). */
+  private pending = new Map<string, Position>()
+  private events: LiveEvent[] = []
+  private conflating = false
+  private needsSnapshot = false
+  private nextTickAt = 0
+  private behindSince = 0
+  private conflatedUncounted = 0
+  alive = true
+  closed = false
+
+  constructor (readonly ws: WebSocket, private readonly ctx: FeedContext) {}
+
+  subscribe (sub: Subscription): void {
+    this.sub = sub
+    this.queue = []
+    this.pending.clear()
+    this.conflating = sub.maxHz > 0
+    this.needsSnapshot = true
+    this.nextTickAt = 0
+    this.flush(Date.now())
+  }
+
+  unsubscribe (): void {
+    this.sub = null
+    this.queue = []
+    this.pending.clear()
+    this.events = []
+    this.needsSnapshot = false
+  }
+
+  /** Called by the live bus for a position this client's subscription matches: never blocks. */
+  offer (p: Position): void {
+    if (this.needsSnapshot) return // the snapshot, taken when it is sent, will hold it
+    if (!this.conflating) {
+      this.queue.push(p)
+      if (this.queue.length > this.ctx.limits.maxQueue) this.startConflating('queue over bound')
+      else if (this.queue.length === 1) this.ctx.wake(this)
+      return
+    }
+    const prev = this.pending.get(p.vehicle_id)
+    if (prev) {
+      this.conflatedUncounted++
+      if (p.ts < prev.ts) return // latest wins: an older reading never replaces a newer one
+    }
+    this.pending.set(p.vehicle_id, p)
+  }
+
+  offerEvent (e: LiveEvent): void {
+    this.events.push(e)
+    if (this.events.length > this.ctx.limits.maxEvents) { this.closeSlow('event queue over bound'); return }
+    if (this.events.length === 1) this.ctx.wake(this)
+  }
+
+  queued (): { queue: number, pending: number, bufferedAmount: number } {
+    return { queue: this.queue.length, pending: this.pending.size, bufferedAmount: this.ws.bufferedAmount }
+  }
+
+  private startConflating (why: string): void {
+    if (this.conflating) return
+    this.conflating = true
+    for (const p of this.queue) this.offer(p)
+    this.queue = []
+    this.sendRaw('notice', JSON.stringify({ type: 'notice', code: 'conflating', detail: `client fell behind (${why}): from now on the latest position per vehicle, ${this.ctx.limits.fallbackHz} times a second` }))
+  }
+
+  /** Sends what is due; called on wake (next event-loop turn) and on every feed tick. */
+  flush (now: number): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return
+    if (this.ws.bufferedAmount > this.ctx.limits.softBufferBytes) {
+      if (this.behindSince === 0) this.behindSince = now
+      if (now - this.behindSince > this.ctx.limits.stallTimeoutMs) { this.closeSlow(`send buffer not drained for ${this.ctx.limits.stallTimeoutMs} ms`); return }
+      if (this.queue.length > 0) this.startConflating('send buffer over bound')
+      this.countConflated()
+      return
+    }
+    this.behindSince = 0
+    const sub = this.sub
+    if (sub === null) return
+    if (this.needsSnapshot) {
+      this.needsSnapshot = false
+      this.sendPositions('snapshot', this.ctx.snapshot(sub))
+    }
+    if (this.queue.length > 0) {
+      // in messages of about CHUNK_BYTES while the socket takes them, so what
+      // waits in the api for a client that stops reading is the soft bound
+      // plus one chunk; the rest stays queued (and conflates past maxQueue)
+      let i = 0
+      while (i < this.queue.length && this.ws.bufferedAmount <= this.ctx.limits.softBufferBytes) {
+        i = this.sendPositions('positions', this.queue, i, CHUNK_BYTES)
+      }
+      this.queue = i >= this.queue.length ? [] : this.queue.slice(i)
+    }
+    if (this.pending.size > 0 && now >= this.nextTickAt) {
+      this.nextTickAt = now + 1000 / (sub.maxHz > 0 ? sub.maxHz : this.ctx.limits.fallbackHz)
+      const batch = [...this.pending.values()]
+      this.pending.clear()
+      this.sendPositions('positions', batch)
+    }
+    if (this.events.length > 0) {
+      const events = this.events
+      this.events = []
+      for (const e of events) this.sendRaw('event', `{"type":"event","event":${JSON.stringify(e)}}`)
+    }
+    this.countConflated()
+  }
+
+  /** An error or acknowledgement sent straight away. */
+  reply (type: string, obj: Record<string, unknown>): void {
+    this.sendRaw(type, JSON.stringify({ type, ...obj }))
+  }
+
+  close (code: number, reason: string, metricReason: string): void {
+    if (this.closed) return
+    this.closed = true
+    this.queue = []
+    this.pending.clear()
+    this.events = []
+    this.ctx.metrics.clientsClosed.inc({ reason: metricReason })
+    this.ws.close(code, reason)
+    // a peer that does not read will never answer the close frame [RFC 6455 7.1.1]
+    setTimeout(() => this.ws.terminate(), this.ctx.limits.closeGraceMs).unref()
+  }
+
+  terminate (metricReason: string): void {
+    if (this.closed) return
+    this.closed = true
+    this.ctx.metrics.clientsClosed.inc({ reason: metricReason })
+    this.ws.terminate()
+  }
+
+  private closeSlow (why: string): void {
+    this.close(CLOSE_TOO_SLOW, `client too slow: ${why}`, 'slow')
+  }
+
+  private countConflated (): void {
+    if (this.conflatedUncounted > 0) {
+      this.ctx.metrics.positionsConflated.inc(this.conflatedUncounted)
+      this.conflatedUncounted = 0
+    }
+  }
+
+  /** Sends positions[from..] as one message of at most about maxBytes; returns the index after the last sent. */
+  private sendPositions (type: 'snapshot' | 'positions', positions: Position[], from = 0, maxBytes = Infinity): number {
+    // one string per message from positions serialized once for every client
+    let body = `{"type":"${type}","positions":[`
+    let i = from
+    for (; i < positions.length && (i === from || body.length < maxBytes); i++) body += (i === from ? '' : ',') + this.ctx.json(positions[i] as Position)
+    this.sendRaw(type, body + ']}')
+    this.ctx.metrics.positionsSent.inc(i - from)
+    return i
+  }
+
+  private sendRaw (type: string, text: string): void {
+    if (this.ws.readyState !== this.ws.OPEN) return
+    this.ws.send(text)
+    this.ctx.metrics.messagesSent.inc({ type })
+  }
+}

@@ -200,5 +200,29 @@ export interface Config {
    * Where a separate api process finds the gateway's broker for the live stream.
    */
   GATEWAY_MQTT_URL?: string
+  /**
+   * When the gateway runs alone: its small HTTP port for /metrics, /healthz, /readyz; 0 = any free port, -1 disables.
+   */
+  GATEWAY_HTTP_PORT: number
+  /**
+   * required: every /api/v1 request needs an API key (Authorization: Bearer). off: no keys checked (local development only; logged as a warning at start).
+   */
+  API_AUTH: 'required' | 'off'
+  /**
+   * Extra API keys without a file: comma-separated role:sha256hex entries (role read, ingest or admin; the SHA-256 of the key in hex).
+   */
+  API_KEYS?: string
+  /**
+   * Requests per minute one API key (or, without a key, one client address) may make to /api/v1; 0 disables.
+   */
+  API_RATE_LIMIT: number
+  /**
+   * Comma-separated origins allowed by CORS (e.g. https://maps.example.com), or * for any; unset: no CORS headers.
+   */
+  CORS_ORIGINS?: string
+  /**
+   * A vehicle that never sent a status message counts as online when its latest reading is at most this many seconds old.
+   */
+  ONLINE_WINDOW_S: number
   [k: string]: unknown
 }

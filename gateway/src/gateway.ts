@@ -11,7 +11,7 @@ import { openDeviceRegistry, type DeviceRegistry } from './broker/device-registr
 import { createValidators } from './ingest/validate.js'
 import { createToRows } from './ingest/to-rows.js'
 import { createMonotonicClock } from './ingest/timestamps.js'
-import { createPipeline } from './ingest/pipeline.js'
+import { createPipeline, type Pipeline } from './ingest/pipeline.js'
 import { createIlpEncoder } from './questdb/ilp-encoder.js'
 import { createIlpWriter, type IlpWriter } from './questdb/ilp-writer.js'
 import { createTables } from './questdb/tables.js'
@@ -29,6 +29,7 @@ export interface Gateway {
   broker: FleetBroker
   registry: DeviceRegistry
   writer: IlpWriter
+  pipeline: Pipeline
   live: LiveBus
   metrics: GatewayMetrics
   internalToken: string
@@ -117,5 +118,5 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     return await closing
   }
 
-  return { addresses, broker, registry, writer, live, metrics, internalToken: token, close }
+  return { addresses, broker, registry, writer, pipeline, live, metrics, internalToken: token, close }
 }

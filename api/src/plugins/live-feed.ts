@@ -59,7 +59,11 @@ function parseSubscribe (msg: Record<string, unknown>): Subscription | string {
   return { all, ids, bbox, maxHz: hz }
 }
 
-export interface LiveFeedOptions { source: LiveSource }
+export interface LiveFeedOptions {
+  source: LiveSource
+  /** Checks a client's API key (header, subprotocol or query token); absent: no check. */
+  verifyToken?: (token: string) => boolean | Promise<boolean>
+}
 
 export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
   await fastify.register(websocket, { options: { maxPayload: 1024 * 1024 } })

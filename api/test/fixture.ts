@@ -3,15 +3,18 @@
 import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import type { Test } from 'tap'
+import mqtt from 'mqtt'
 import type { Config } from '../../schemas/config.js'
-import { startQuestDbForTest, startStack, type Stack } from '../../test/helper.js'
+import { issueTokens, startQuestDbForTest, startStack, type Stack } from '../../test/helper.js'
+import { vehicleTopic, type TopicKind } from '../../schemas/topics.js'
 import { createApiKey, type Role } from '../src/api-keys.js'
 import { apiSchemas, apiSchema } from '../src/api-schemas.js'
 
 export interface ApiStack extends Stack { keys: Record<Role, string> }
 
-export async function startApiStack (t: Test, overrides: Partial<Config> = {}): Promise<ApiStack> {
-  const db = await startQuestDbForTest(t)
+/** A stack with API keys required; `db` shares one QuestDB between stacks of a file. */
+export async function startApiStack (t: Test, overrides: Partial<Config> = {}, db?: { httpUrl: string, pgUrl: string }): Promise<ApiStack> {
+  db ??= await startQuestDbForTest(t)
   const stack = await startStack(t, db, { API_AUTH: 'required', API_RATE_LIMIT: 0, ...overrides })
   const keys = {
     read: createApiKey(stack.config.DATA_DIR, 'read').key,
@@ -62,3 +65,12 @@ export function conforms (t: Test, name: string, body: unknown): void {
 
 /** RFC 3339 UTC with microseconds. */
 export const RFC3339_MICROS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
+
+/** Publishes over real MQTT as the vehicle (QoS 1: resolves once durable). */
+export async function publish (t: Test, s: ApiStack, id: string, kind: TopicKind, payloads: string[]): Promise<void> {
+  const token = issueTokens(s.config.DATA_DIR, [id]).get(id)
+  const c = await mqtt.connectAsync(s.mqttUrl, { clientId: id, username: id, password: token, protocolVersion: 4 })
+  t.teardown(() => c.endAsync(true))
+  for (const p of payloads) await c.publishAsync(vehicleTopic(id, kind), p, { qos: 1 })
+  await c.endAsync()
+}

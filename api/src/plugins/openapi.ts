@@ -6,6 +6,42 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { apiSchemas } from '../api-schemas.js'
 
+type Json = Record<string, unknown>
+
+/**
+ * The generator leaves some references as they are in the schema files
+ * (relative ones inside components, absolute ones inside query parameters):
+ * point them at the components, named by title, and drop $id/$schema, which
+ * mean nothing inside an OpenAPI document.
+ */
+export function localizeRefs (doc: Json): Json {
+  const titleById = new Map(apiSchemas.map(x => [x.$id, x.title ?? '']))
+  const idByTitle = new Map(apiSchemas.map(x => [x.title ?? '', x.$id]))
+  const walk = (node: unknown, base: string | undefined): void => {
+    if (Array.isArray(node)) { for (const x of node) walk(x, base); return }
+    if (node === null || typeof node !== 'object') return
+    const o = node as Json
+    if (typeof o.$ref === 'string' && !o.$ref.startsWith('#')) {
+      let abs: URL
+      try { abs = new URL(o.$ref, base) } catch { return }
+      const frag = abs.hash.slice(1)
+      abs.hash = ''
+      const title = titleById.get(abs.href)
+      if (title) o.$ref = `#/components/schemas/${title}${frag}`
+    }
+    for (const v of Object.values(o)) walk(v, base)
+  }
+  const components = ((doc.components as Json | undefined)?.schemas ?? {}) as Record<string, Json>
+  for (const [name, c] of Object.entries(components)) {
+    const base = typeof c.$id === 'string' ? c.$id : idByTitle.get(name)
+    delete c.$id
+    delete c.$schema
+    walk(c, base)
+  }
+  walk(doc.paths, undefined)
+  return doc
+}
+
 export default fp(async function openapi (fastify) {
   for (const s of apiSchemas) fastify.addSchema(s)
   await fastify.register(swagger, {
@@ -30,5 +66,9 @@ export default fp(async function openapi (fastify) {
     }
   })
   await fastify.register(swaggerUi, { routePrefix: '/docs' })
-  fastify.get('/openapi.json', { schema: { hide: true } }, async () => fastify.swagger())
+  let doc: Json | undefined
+  fastify.get('/openapi.json', { schema: { summary: 'This document (OpenAPI 3.1)', tags: ['ops'] } }, async () => {
+    doc ??= localizeRefs(structuredClone(fastify.swagger()) as unknown as Json)
+    return doc
+  })
 }, { name: 'openapi', dependencies: ['errors'] })

@@ -41,7 +41,7 @@ export default fp<MetricsOptions>(async function metrics (fastify, opts) {
     const route = request.routeOptions.url ?? 'unmatched'
     m.httpSeconds.observe({ route, method: request.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000)
   })
-  fastify.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  fastify.get('/metrics', { schema: { summary: 'Prometheus metrics (of the gateway too, in one process)', tags: ['ops'], response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } } }, async (_request, reply) => {
     const merged = registries.length === 1 ? m.registry : Registry.merge(registries)
     return await reply.type(merged.contentType).send(await merged.metrics())
   })

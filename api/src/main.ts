@@ -79,6 +79,8 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
   const fastify = Fastify({
     loggerInstance: log.child({ part: 'api' }) as unknown as FastifyBaseLogger,
     requestIdHeader: 'x-request-id',
+    // app.ts logs one redacted line per request instead
+    disableRequestLogging: true,
     trustProxy: false,
     // an unknown query parameter is an error, not silently dropped (a typo like `lmit` must not pass)
     ajv: { customOptions: { removeAdditional: false } },

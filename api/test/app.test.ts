@@ -9,8 +9,15 @@ import SwaggerParser from '@apidevtools/swagger-parser'
 import WebSocket from 'ws'
 import { startQuestDbForTest, pollCount, tempDir, count } from '../../test/helper.js'
 import { startApiStack, call, conforms, ingest, publish } from './fixture.js'
+import { redactUrl } from '../src/app.js'
 
 const INJECTIONS = ["' OR '1'='1", "x'; DROP TABLE readings; --", '1 OR 1=1', '$1', '%00', '\\', '"', "') UNION SELECT * FROM rejections --"]
+
+t.test('request urls are logged with query tokens redacted', async t => {
+  t.equal(redactUrl('/api/v1/live?token=abc&x=1'), '/api/v1/live?token=[redacted]&x=1')
+  t.equal(redactUrl('/a?x=1&api_key=k'), '/a?x=1&api_key=[redacted]')
+  t.equal(redactUrl('/a?tokens=1'), '/a?tokens=1')
+})
 
 t.test('api', async t => {
   const db = await startQuestDbForTest(t)

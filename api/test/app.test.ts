@@ -7,7 +7,9 @@ import { join } from 'node:path'
 import { Agent } from 'undici'
 import SwaggerParser from '@apidevtools/swagger-parser'
 import WebSocket from 'ws'
-import { startQuestDbForTest, pollCount, tempDir, count } from '../../test/helper.js'
+import { startQuestDbForTest, pollCount, tempDir, count, testConfig, quietLogger } from '../../test/helper.js'
+import { createLocalLiveBus } from '../../schemas/live.js'
+import { runApi } from '../src/main.js'
 import { startApiStack, call, conforms, ingest, publish } from './fixture.js'
 import { redactUrl } from '../src/app.js'
 
@@ -159,6 +161,19 @@ t.test('api', async t => {
     t.teardown(() => dispatcher.close())
     const r = await fetch(tls.httpUrl + '/healthz', { dispatcher } as unknown as RequestInit)
     t.equal(r.status, 200)
+  })
+
+  t.test('the api alone ingests over HTTP with its own ILP writer', async t => {
+    const config = testConfig(tempDir(t), db, { API_AUTH: 'off' })
+    const alone = await runApi(config, quietLogger(), { questdb: db, live: createLocalLiveBus() })
+    t.teardown(() => alone.close())
+    const res = await fetch(alone.url + '/api/v1/vehicles/alone-1/readings', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([{ ts: now - 10, lat: 3, lon: 3 }, { ts: now - 5, lat: 300, lon: 3 }]) })
+    t.equal(res.status, 200)
+    t.same(await res.json(), { accepted: 1, rejected: 1, results: [{ index: 1, reason: 'schema', detail: '/lat must be <= 90' }] })
+    t.equal(await pollCount(db.pgUrl, "SELECT count() n FROM readings WHERE vehicle_id = 'alone-1'", 1), 1, 'durable when answered')
+    const metrics = await (await fetch(alone.url + '/metrics')).text()
+    t.match(metrics, /fleetgate_ilp_batches_total\{outcome="ok"\} [1-9]/, 'its writer is measured')
+    t.match(metrics, /fleetgate_readings_rejected_total\{reason="schema"\} 1/)
   })
 
   t.test('readyz says 503 while shutting down', async t => {

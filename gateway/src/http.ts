@@ -19,9 +19,9 @@ export interface GatewayHttpOptions {
 }
 
 export async function startGatewayHttp (opts: GatewayHttpOptions): Promise<GatewayHttp> {
-  const process = new Registry()
-  collectDefaultMetrics({ register: process, prefix: 'fleetgate_gateway_' })
-  const registries = Registry.merge([opts.registry, process])
+  const runtime = new Registry()
+  collectDefaultMetrics({ register: runtime, prefix: 'fleetgate_gateway_' })
+  const registries = Registry.merge([opts.registry, runtime])
   let closing = false
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]

@@ -3,16 +3,10 @@
 // with no status ever, a reading within the online window.
 import type pg from 'pg'
 import { microsToIso } from '../../gateway/src/ingest/timestamps.js'
+import type { Vehicle } from '../../schemas/types.js'
 import { LATEST_ONE_SQL, LATEST_SQL, STATUS_ONE_SQL, STATUS_SQL, rowToPosition, type StoredReading } from './readings-sql.js'
 
-export interface VehicleState {
-  vehicle_id: string
-  last_seen: string | null
-  online: boolean
-  status: 'online' | 'offline' | null
-  status_ts: string | null
-  position?: StoredReading
-}
+export type VehicleState = Vehicle
 
 interface StatusRow { ts_us: string, vehicle_id: string, online: boolean }
 

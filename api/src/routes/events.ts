@@ -3,6 +3,7 @@
 // type per instant.
 import type { FastifyPluginAsync } from 'fastify'
 import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
+import type { EventList, EventsQuery, StoredEvent } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
 import { decodeCursor, encodeCursor } from '../cursor.js'
 import { parseRange } from '../time-range.js'
@@ -10,10 +11,10 @@ import { errorResponses, idParams } from './route-schemas.js'
 
 export const MAX_EVENT_RANGE_DAYS = 31
 
-interface EventsQuery { from?: string, to?: string, type?: string, limit: number, cursor?: string }
+type Query = EventsQuery & { limit: number }
 
 const events: FastifyPluginAsync = async (fastify) => {
-  fastify.get<{ Params: { id: string }, Querystring: EventsQuery }>('/vehicles/:id/events', {
+  fastify.get<{ Params: { id: string }, Querystring: Query }>('/vehicles/:id/events', {
     config: { role: 'read' },
     schema: {
       summary: 'Events of a vehicle, oldest first',
@@ -23,7 +24,7 @@ const events: FastifyPluginAsync = async (fastify) => {
       querystring: ref('events-query'),
       response: { 200: ref('event-list'), ...errorResponses }
     }
-  }, async (request) => {
+  }, async (request): Promise<EventList> => {
     const { id } = request.params
     const q = request.query
     const { fromUs, toUs } = parseRange(q, MAX_EVENT_RANGE_DAYS)
@@ -40,7 +41,7 @@ const events: FastifyPluginAsync = async (fastify) => {
     const sql = `SELECT cast(ts AS long) ts_us, type, lat, lon, data, cast(received_at AS long) received_us FROM events WHERE ${where} ORDER BY ts, type LIMIT $${params.length}`
     const { rows } = await fastify.questdb.query(sql, params)
     const list = rows.map(r => {
-      const e: Record<string, unknown> = { vehicle_id: id, ts: microsToIso(Number(r.ts_us)), type: r.type }
+      const e: StoredEvent = { vehicle_id: id, ts: microsToIso(Number(r.ts_us)), type: r.type }
       if (r.lat !== null) e.lat = r.lat
       if (r.lon !== null) e.lon = r.lon
       if (typeof r.data === 'string') { try { e.data = JSON.parse(r.data) } catch { /* stored by the gateway as JSON; never expected */ } }

@@ -2,6 +2,7 @@
 // vehicle whose latest position is inside the box. minLon > maxLon is a box
 // across the antimeridian (e.g. 170,-20,-170,20 around Fiji).
 import type { FastifyPluginAsync } from 'fastify'
+import type { PositionList, PositionsQuery } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
 import { ApiError } from '../plugins/errors.js'
 import { POSITIONS_IN_BOX_SQL, POSITIONS_IN_WRAPPED_BOX_SQL, rowToPosition } from '../readings-sql.js'
@@ -21,7 +22,7 @@ export function parseBbox (text: string): BBox {
 }
 
 const positions: FastifyPluginAsync = async (fastify) => {
-  fastify.get<{ Querystring: { bbox: string } }>('/positions', {
+  fastify.get<{ Querystring: PositionsQuery }>('/positions', {
     config: { role: 'read' },
     schema: {
       summary: 'Latest position of each vehicle inside a box',
@@ -30,7 +31,7 @@ const positions: FastifyPluginAsync = async (fastify) => {
       querystring: ref('positions-query'),
       response: { 200: ref('position-list'), ...errorResponses }
     }
-  }, async (request) => {
+  }, async (request): Promise<PositionList> => {
     const bbox = parseBbox(request.query.bbox)
     const [minLon, minLat, maxLon, maxLat] = bbox
     const sql = minLon <= maxLon ? POSITIONS_IN_BOX_SQL : POSITIONS_IN_WRAPPED_BOX_SQL

@@ -5,6 +5,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { Pipeline } from '../../../gateway/src/ingest/pipeline.js'
 import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
+import type { IngestResult, ReadingsPage, ReadingsQuery } from '../../../schemas/types.js'
 import { apiSchema, ref } from '../api-schemas.js'
 import { decodeCursor, encodeCursor } from '../cursor.js'
 import { ApiError } from '../plugins/errors.js'
@@ -15,7 +16,7 @@ import { errorResponses, idParams } from './route-schemas.js'
 export const MAX_RANGE_DAYS = 31
 export const MAX_LIMIT = (apiSchema('readings-query').properties as { limit: { maximum: number } }).limit.maximum
 
-interface ReadingsQuery { from?: string, to?: string, limit: number, cursor?: string }
+type Query = ReadingsQuery & { limit: number }
 
 export interface ReadingsOptions {
   pipeline: Pipeline
@@ -26,7 +27,7 @@ export interface ReadingsOptions {
 const WHOLE_PAYLOAD = new Set(['too_large', 'batch_too_large', 'invalid_json'])
 
 const readings: FastifyPluginAsync<ReadingsOptions> = async (fastify, opts) => {
-  fastify.get<{ Params: { id: string }, Querystring: ReadingsQuery }>('/vehicles/:id/readings', {
+  fastify.get<{ Params: { id: string }, Querystring: Query }>('/vehicles/:id/readings', {
     config: { role: 'read' },
     schema: {
       summary: 'Raw readings of a vehicle, oldest first, keyset-paginated',
@@ -36,7 +37,7 @@ const readings: FastifyPluginAsync<ReadingsOptions> = async (fastify, opts) => {
       querystring: ref('readings-query'),
       response: { 200: ref('readings-page'), ...errorResponses }
     }
-  }, async (request) => {
+  }, async (request): Promise<ReadingsPage> => {
     const { id } = request.params
     const q = request.query
     const range = parseRange(q, MAX_RANGE_DAYS)
@@ -64,7 +65,7 @@ const readings: FastifyPluginAsync<ReadingsOptions> = async (fastify, opts) => {
       body: ref('ingest-request'),
       response: { 200: ref('ingest-result'), ...errorResponses, 413: errorResponses[400], 503: errorResponses[400] }
     }
-  }, async (request) => {
+  }, async (request): Promise<IngestResult> => {
     const { id } = request.params
     const topic = `http:POST /api/v1/vehicles/${id}/readings`
     let rows

@@ -2,6 +2,7 @@
 // reason, keyset-paginated on (ts, vehicle_id) (the table's DEDUP key).
 import type { FastifyPluginAsync } from 'fastify'
 import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
+import type { RejectionList, RejectionsQuery } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
 import { decodeCursor, encodeCursor } from '../cursor.js'
 import { parseRange } from '../time-range.js'
@@ -9,10 +10,10 @@ import { errorResponses } from './route-schemas.js'
 
 export const MAX_REJECTION_RANGE_DAYS = 31
 
-interface RejectionsQuery { from?: string, to?: string, vehicle_id?: string, reason?: string, limit: number, cursor?: string }
+type Query = RejectionsQuery & { limit: number }
 
 const rejections: FastifyPluginAsync = async (fastify) => {
-  fastify.get<{ Querystring: RejectionsQuery }>('/rejections', {
+  fastify.get<{ Querystring: Query }>('/rejections', {
     config: { role: 'read' },
     schema: {
       summary: 'Quarantined payloads and readings, with their reason',
@@ -21,7 +22,7 @@ const rejections: FastifyPluginAsync = async (fastify) => {
       querystring: ref('rejections-query'),
       response: { 200: ref('rejection-list'), ...errorResponses }
     }
-  }, async (request) => {
+  }, async (request): Promise<RejectionList> => {
     const q = request.query
     const { fromUs, toUs } = parseRange(q, MAX_REJECTION_RANGE_DAYS)
     const params: unknown[] = [microsToIso(fromUs), microsToIso(toUs)]

@@ -3,6 +3,7 @@
 // time), minutes without any given as 0.
 import type { FastifyPluginAsync } from 'fastify'
 import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
+import type { Stats } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
 import { allVehicles } from '../vehicle-state.js'
 import { errorResponses } from './route-schemas.js'
@@ -23,7 +24,7 @@ const stats: FastifyPluginAsync<StatsOptions> = async (fastify, opts) => {
       security: [{ apiKey: [] }],
       response: { 200: ref('stats'), ...errorResponses }
     }
-  }, async () => {
+  }, async (): Promise<Stats> => {
     const nowUs = Date.now() * 1000
     const endUs = Math.floor(nowUs / MINUTE_US) * MINUTE_US + MINUTE_US
     const startUs = endUs - 61 * MINUTE_US

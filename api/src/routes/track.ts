@@ -2,6 +2,7 @@
 // points, computed in QuestDB (SAMPLE BY), as JSON, GeoJSON, GPX or CSV.
 import type { FastifyPluginAsync } from 'fastify'
 import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
+import type { Track, TrackQuery } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
 import { bucketFor, trackSql } from '../readings-sql.js'
 import { parseRange } from '../time-range.js'
@@ -9,10 +10,8 @@ import { errorResponses, idParams } from './route-schemas.js'
 
 export const MAX_TRACK_DAYS = 31
 
-interface TrackQuery { from?: string, to?: string, max_points: number, format: 'json' | 'geojson' | 'gpx' | 'csv' }
-
-export interface TrackPoint { ts: string, lat: number | null, lon: number | null, speed_kmh: number | null, heading_deg: number | null, fuel_pct: number | null, engine_temp_c: number | null }
-export interface Track { vehicle_id: string, from: string, to: string, bucket: string, points: TrackPoint[] }
+// the defaults of track-query.schema.json are applied by the validator
+type Query = TrackQuery & Required<Pick<TrackQuery, 'max_points' | 'format'>>
 
 const FIELDS = ['lat', 'lon', 'speed_kmh', 'heading_deg', 'fuel_pct', 'engine_temp_c'] as const
 
@@ -46,7 +45,7 @@ function toCsv (t: Track): string {
 }
 
 const track: FastifyPluginAsync = async (fastify) => {
-  fastify.get<{ Params: { id: string }, Querystring: TrackQuery }>('/vehicles/:id/track', {
+  fastify.get<{ Params: { id: string }, Querystring: Query }>('/vehicles/:id/track', {
     config: { role: 'read' },
     schema: {
       summary: 'Downsampled track of a vehicle (at most max_points points)',

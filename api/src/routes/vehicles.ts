@@ -1,6 +1,7 @@
 // GET /vehicles: every vehicle's latest position, last-seen time and online
 // state. GET /vehicles/:id: the same for one vehicle.
 import type { FastifyPluginAsync } from 'fastify'
+import type { Vehicle, VehicleList } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
 import { ApiError } from '../plugins/errors.js'
 import { allVehicles, oneVehicle } from '../vehicle-state.js'
@@ -17,7 +18,7 @@ const vehicles: FastifyPluginAsync<VehiclesOptions> = async (fastify, opts) => {
       security: [{ apiKey: [] }],
       response: { 200: ref('vehicle-list'), ...errorResponses }
     }
-  }, async () => ({ vehicles: await allVehicles(fastify.questdb, opts.onlineWindowS) }))
+  }, async (): Promise<VehicleList> => ({ vehicles: await allVehicles(fastify.questdb, opts.onlineWindowS) }))
 
   fastify.get<{ Params: { id: string } }>('/vehicles/:id', {
     config: { role: 'read' },
@@ -28,7 +29,7 @@ const vehicles: FastifyPluginAsync<VehiclesOptions> = async (fastify, opts) => {
       params: idParams,
       response: { 200: ref('vehicle'), ...errorResponses }
     }
-  }, async (request) => {
+  }, async (request): Promise<Vehicle> => {
     const v = await oneVehicle(fastify.questdb, request.params.id, opts.onlineWindowS)
     if (!v) throw new ApiError('API_ERR_NOT_FOUND', 404, `no reading or status of vehicle ${request.params.id} was ever stored`)
     return v

@@ -27,7 +27,7 @@ const vehicles: FastifyPluginAsync<VehiclesOptions> = async (fastify, opts) => {
       tags: ['vehicles'],
       security: [{ apiKey: [] }],
       params: idParams,
-      response: { 200: ref('vehicle'), ...errorResponses }
+      response: { 200: ref('vehicle'), ...errorResponses, 404: errorResponses[400] }
     }
   }, async (request): Promise<Vehicle> => {
     const v = await oneVehicle(fastify.questdb, request.params.id, opts.onlineWindowS)

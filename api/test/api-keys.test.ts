@@ -2,6 +2,8 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { tempDir } from '../../test/helper.js'
 import { allows, apiKeysFile, createApiKey, openApiKeyStore } from '../src/api-keys.js'
 
@@ -34,4 +36,19 @@ t.test('roles', async t => {
   t.ok(allows('read', 'read'))
   t.notOk(allows('read', 'ingest'))
   t.notOk(allows('ingest', 'read'))
+})
+
+t.test('fleetgate apikey --role prints a key once and stores its hash', async t => {
+  const dir = tempDir(t)
+  const cli = fileURLToPath(new URL('../../bin/cli.ts', import.meta.url))
+  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', cli, 'apikey', ...args], { env: { ...process.env, DATA_DIR: dir }, encoding: 'utf8' })
+  const ok = run('--role', 'ingest')
+  t.equal(ok.status, 0)
+  const key = ok.stdout.trim()
+  t.match(key, /^fgk_[A-Za-z0-9_-]{43}$/, 'only the key on stdout')
+  t.same(openApiKeyStore(dir).verify(key)?.role, 'ingest')
+  t.notOk(readFileSync(apiKeysFile(dir), 'utf8').includes(key))
+  const bad = run('--role', 'root')
+  t.equal(bad.status, 2)
+  t.match(bad.stderr, /usage: fleetgate apikey --role <read\|ingest\|admin>/)
 })

@@ -1,6 +1,8 @@
 // Keyset pagination cursors (QuestDB has no OFFSET): the key of the last row
 // of a page, opaque to clients. A page resumes strictly after that key, so rows
-// ingested meanwhile never shift a page and each row is returned once.
+// ingested meanwhile never shift a page and each row is returned once. The
+// tie-breaker is a vehicle id or an event type; both match VEHICLE_ID_PATTERN.
+import { VEHICLE_ID_PATTERN } from '../../schemas/topics.js'
 import { ApiError } from './plugins/errors.js'
 
 const VERSION = 1
@@ -17,6 +19,6 @@ export function decodeCursor (cursor: string): { tsUs: number, tie: string | und
   if (!Array.isArray(parsed) || parsed[0] !== VERSION || parsed.length > 3) throw bad()
   const [, tsUs, tie] = parsed as [number, unknown, unknown]
   if (typeof tsUs !== 'number' || !Number.isSafeInteger(tsUs) || tsUs < 0) throw bad()
-  if (tie !== undefined && (typeof tie !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(tie))) throw bad()
+  if (tie !== undefined && (typeof tie !== 'string' || !VEHICLE_ID_PATTERN.test(tie))) throw bad()
   return { tsUs, tie: tie as string | undefined }
 }

@@ -12,6 +12,8 @@ import { createLocalLiveBus } from '../../schemas/live.js'
 import { runApi } from '../src/main.js'
 import { startApiStack, call, conforms, ingest, publish } from './fixture.js'
 import { redactUrl } from '../src/app.js'
+import { apiSchema } from '../src/api-schemas.js'
+import { VEHICLE_ID_PATTERN } from '../../schemas/topics.js'
 
 const INJECTIONS = ["' OR '1'='1", "x'; DROP TABLE readings; --", '1 OR 1=1', '$1', '%00', '\\', '"', "') UNION SELECT * FROM rejections --"]
 
@@ -19,6 +21,10 @@ t.test('request urls are logged with query tokens redacted', async t => {
   t.equal(redactUrl('/api/v1/live?token=abc&x=1'), '/api/v1/live?token=[redacted]&x=1')
   t.equal(redactUrl('/a?x=1&api_key=k'), '/a?x=1&api_key=[redacted]')
   t.equal(redactUrl('/a?tokens=1'), '/a?tokens=1')
+})
+
+t.test('the vehicle id pattern of schemas/api is the one of topics.ts', async t => {
+  t.equal((apiSchema('rejections-query').properties as { vehicle_id: { pattern: string } }).vehicle_id.pattern, VEHICLE_ID_PATTERN.source)
 })
 
 t.test('api', async t => {

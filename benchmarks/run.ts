@@ -15,6 +15,14 @@ import { runOutage } from './outage.bench.js'
 import { createCleanup, startBenchQuestDb } from './processes.js'
 import { toMarkdown } from './report.js'
 
+// benchmarks that run as their own script (npm run bench -- api [options])
+const STANDALONE = ['api', 'live', 'map']
+const first = process.argv[2]
+if (first !== undefined && STANDALONE.includes(first)) {
+  const file = new URL(`./${first}.bench.ts`, import.meta.url).pathname
+  process.exit(spawnSync(process.execPath, ['--import', 'tsx', file, ...process.argv.slice(3)], { stdio: 'inherit' }).status ?? 1)
+}
+
 const NAMES = ['encoder', 'ilp', 'relay', 'ingest', 'outage'] as const
 type Name = typeof NAMES[number]
 

@@ -2,6 +2,7 @@
 import { loadConfig, ConfigError } from '../schemas/config.js'
 import { createLogger } from './logger.js'
 import { issueToken, revokeToken } from '../gateway/src/broker/device-registry.js'
+import { createApiKey, isRole, ROLES } from '../api/src/api-keys.js'
 
 const USAGE = `usage: fleetgate <command>
 
@@ -11,6 +12,7 @@ const USAGE = `usage: fleetgate <command>
   simulate [opts]    a simulated fleet (fleetgate simulate --help)
   token <vehicleId>  issue (or rotate) a vehicle's device token and print it
   revoke <vehicleId> revoke a vehicle's token; connected sessions are closed
+  apikey --role <r>  make an API key with role read, ingest or admin and print it (once)
 
 Configuration comes from environment variables; see README.md.`
 
@@ -42,6 +44,16 @@ async function run (argv: string[]): Promise<number> {
     else { revokeToken(config.DATA_DIR, id); process.stdout.write(`revoked ${id}\n`) }
     return 0
   }
+  if (cmd === 'apikey') {
+    const i = rest.indexOf('--role')
+    const role = i >= 0 ? rest[i + 1] : rest.find(a => a.startsWith('--role='))?.slice('--role='.length)
+    if (!isRole(role)) { process.stderr.write(`usage: fleetgate apikey --role <${ROLES.join('|')}>\n`); return 2 }
+    const config = loadConfig()
+    const { id, key } = createApiKey(config.DATA_DIR, role)
+    process.stderr.write(`API key ${id} (role ${role}); only its SHA-256 is stored in ${config.DATA_DIR}/api-keys.jsonl. It is shown once:\n`)
+    process.stdout.write(key + '\n')
+    return 0
+  }
   if (cmd !== 'start' && cmd !== 'gateway' && cmd !== 'api') {
     process.stderr.write(USAGE + '\n')
     return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2
@@ -52,8 +64,14 @@ async function run (argv: string[]): Promise<number> {
   const { runApi } = await import('../api/src/main.js')
   if (cmd === 'gateway') {
     const gw = await runGateway(config, log)
-    onSignals(log, gw.close)
-    log.info({ ...gw.gateway.addresses }, 'fleetgate gateway up')
+    let http: { url: string, close: () => Promise<void> } | null = null
+    if (config.GATEWAY_HTTP_PORT >= 0) {
+      const { startGatewayHttp } = await import('../gateway/src/http.js')
+      http = await startGatewayHttp({ host: config.HTTP_HOST, port: config.GATEWAY_HTTP_PORT, registry: gw.gateway.metrics.registry, questdb: gw.questdb, brokerReady: () => !gw.gateway.broker.aedes.closed, log })
+    }
+    // the small port stays up while the gateway drains, so /readyz answers 503 meanwhile
+    onSignals(log, async () => { await gw.close(); await http?.close() })
+    log.info({ ...gw.gateway.addresses, http: http?.url }, 'fleetgate gateway up')
   } else if (cmd === 'api') {
     const api = await runApi(config, log)
     onSignals(log, api.close)
@@ -62,7 +80,7 @@ async function run (argv: string[]): Promise<number> {
     const gw = await runGateway(config, log)
     let api
     try {
-      api = await runApi(config, log, { questdb: gw.questdb, live: gw.gateway.live, brokerReady: () => !gw.gateway.broker.aedes.closed })
+      api = await runApi(config, log, { questdb: gw.questdb, live: gw.gateway.live, brokerReady: () => !gw.gateway.broker.aedes.closed, pipeline: gw.gateway.pipeline, registries: [gw.gateway.metrics.registry] })
     } catch (err) {
       await gw.close()
       throw err

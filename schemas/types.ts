@@ -200,5 +200,431 @@ export interface Config {
    * Where a separate api process finds the gateway's broker for the live stream.
    */
   GATEWAY_MQTT_URL?: string
+  /**
+   * When the gateway runs alone: its small HTTP port for /metrics, /healthz, /readyz; 0 = any free port, -1 disables.
+   */
+  GATEWAY_HTTP_PORT: number
+  /**
+   * required: every /api/v1 request needs an API key (Authorization: Bearer). off: no keys checked (local development only; logged as a warning at start).
+   */
+  API_AUTH: 'required' | 'off'
+  /**
+   * Extra API keys without a file: comma-separated role:sha256hex entries (role read, ingest or admin; the SHA-256 of the key in hex).
+   */
+  API_KEYS?: string
+  /**
+   * Requests per minute one API key (or, without a key, one client address) may make to /api/v1; 0 disables.
+   */
+  API_RATE_LIMIT: number
+  /**
+   * Comma-separated origins allowed by CORS (e.g. https://maps.example.com), or * for any; unset: no CORS headers.
+   */
+  CORS_ORIGINS?: string
+  /**
+   * A vehicle that never sent a status message counts as online when its latest reading is at most this many seconds old.
+   */
+  ONLINE_WINDOW_S: number
   [k: string]: unknown
+}
+
+// The HTTP API (schemas/api/*.schema.json)
+
+export interface EventList {
+  /**
+   * Vehicle id.
+   */
+  vehicle_id: string
+  events: StoredEvent[]
+  next_cursor: string | null
+}
+
+export interface StoredEvent {
+  /**
+   * Vehicle id.
+   */
+  vehicle_id: string
+  /**
+   * RFC 3339 UTC with microseconds, e.g. 2026-11-21T10:15:30.123456Z.
+   */
+  ts: string
+  /**
+   * What happened.
+   */
+  type:
+    | 'ignition_on'
+    | 'ignition_off'
+    | 'harsh_brake'
+    | 'harsh_accel'
+    | 'overspeed'
+    | 'dtc'
+    | 'panic'
+    | 'geofence_enter'
+    | 'geofence_exit'
+  /**
+   * WGS84 latitude, degrees.
+   */
+  lat?: number
+  /**
+   * WGS84 longitude, degrees.
+   */
+  lon?: number
+  /**
+   * The event's data object, if it had one.
+   */
+  data?: {
+    [k: string]: unknown
+  }
+  /**
+   * RFC 3339 UTC with microseconds, e.g. 2026-11-21T10:15:30.123456Z.
+   */
+  received_at?: string
+}
+
+export interface EventsQuery {
+  /**
+   * Inclusive, RFC 3339. Default: `to` minus 24 h.
+   */
+  from?: string
+  /**
+   * Exclusive, RFC 3339. Default: now.
+   */
+  to?: string
+  /**
+   * What happened.
+   */
+  type?:
+    | 'ignition_on'
+    | 'ignition_off'
+    | 'harsh_brake'
+    | 'harsh_accel'
+    | 'overspeed'
+    | 'dtc'
+    | 'panic'
+    | 'geofence_enter'
+    | 'geofence_exit'
+  limit?: number
+  /**
+   * next_cursor of the previous page, unchanged.
+   */
+  cursor?: string
+}
+
+export interface Health {
+  status: string
+  checks?: {
+    [k: string]: boolean
+  }
+}
+
+/**
+ * A batch of readings (each as in telemetry.schema.json). Every item is validated on its own, by the same validator as MQTT; invalid items are quarantined and reported, the others stored.
+ *
+ * @minItems 1
+ * @maxItems 1000
+ */
+export type IngestRequest = [{}, ...{}[]]
+
+/**
+ * Sent once the accepted readings are durable (QuestDB answered 2xx, or the gateway's ACK_MODE).
+ */
+export interface IngestResult {
+  accepted: number
+  rejected: number
+  /**
+   * One entry per rejected item (accepted items are not listed).
+   */
+  results: {
+    /**
+     * Position of the item in the request array.
+     */
+    index: number
+    reason: RejectionReason
+    detail: string
+  }[]
+}
+
+export interface PositionList {
+  /**
+   * [minLon, minLat, maxLon, maxLat] as asked.
+   *
+   * @minItems 4
+   * @maxItems 4
+   */
+  bbox: [number, number, number, number]
+  positions: Position[]
+}
+
+/**
+ * A stored reading as the API serves it: the reading's fields (telemetry.schema.json), the vehicle id, event time and server receive time.
+ */
+export interface Position {
+  /**
+   * Vehicle id.
+   */
+  vehicle_id: string
+  /**
+   * RFC 3339 UTC with microseconds, e.g. 2026-11-21T10:15:30.123456Z.
+   */
+  ts: string
+  /**
+   * Per-vehicle sequence number, if the device keeps one.
+   */
+  seq?: number
+  /**
+   * WGS84 latitude, degrees.
+   */
+  lat: number
+  /**
+   * WGS84 longitude, degrees.
+   */
+  lon: number
+  /**
+   * Ground speed, km/h.
+   */
+  speed_kmh?: number
+  /**
+   * Course over ground, degrees clockwise from true north.
+   */
+  heading_deg?: number
+  /**
+   * Altitude above mean sea level, metres.
+   */
+  alt_m?: number
+  /**
+   * Odometer, km.
+   */
+  odometer_km?: number
+  /**
+   * Fuel level, percent of tank.
+   */
+  fuel_pct?: number
+  /**
+   * Engine coolant temperature, degrees Celsius.
+   */
+  engine_temp_c?: number
+  /**
+   * Battery voltage, volts.
+   */
+  battery_v?: number
+  /**
+   * Engine speed, revolutions per minute.
+   */
+  rpm?: number
+  /**
+   * Ignition on.
+   */
+  ignition?: boolean
+  /**
+   * Server receive time, RFC 3339 UTC with microseconds.
+   */
+  received_at?: string
+}
+
+export interface PositionsQuery {
+  /**
+   * minLon,minLat,maxLon,maxLat (WGS84 degrees); minLon > maxLon means the box crosses the antimeridian.
+   */
+  bbox: string
+}
+
+/**
+ * An error, as application/problem+json (RFC 9457).
+ */
+export interface Problem {
+  type: string
+  title: string
+  status: number
+  /**
+   * What went wrong and what to change.
+   */
+  detail: string
+  /**
+   * A stable API_ERR_* code (see api/src/errors.ts).
+   */
+  code: string
+  instance?: string
+}
+
+export interface ReadingsPage {
+  /**
+   * Vehicle id.
+   */
+  vehicle_id: string
+  readings: Position[]
+  /**
+   * Pass as `cursor` (with the same from/to) for the next page; null on the last page.
+   */
+  next_cursor: string | null
+}
+
+export interface ReadingsQuery {
+  /**
+   * Inclusive, RFC 3339. Default: `to` minus 24 h.
+   */
+  from?: string
+  /**
+   * Exclusive, RFC 3339. Default: now.
+   */
+  to?: string
+  limit?: number
+  /**
+   * next_cursor of the previous page, unchanged.
+   */
+  cursor?: string
+}
+
+export interface RejectionList {
+  rejections: Rejection[]
+  next_cursor: string | null
+}
+
+export interface Rejection {
+  /**
+   * When the gateway received it.
+   */
+  ts: string
+  /**
+   * Vehicle id.
+   */
+  vehicle_id: string
+  /**
+   * MQTT topic, or http:POST /api/v1/vehicles/{id}/readings.
+   */
+  topic: string
+  reason: RejectionReason
+  detail: string
+  /**
+   * The first 4 KiB of the payload (or of the batch item).
+   */
+  payload: string
+}
+
+export interface RejectionsQuery {
+  /**
+   * Inclusive, RFC 3339. Default: `to` minus 24 h.
+   */
+  from?: string
+  /**
+   * Exclusive, RFC 3339. Default: now.
+   */
+  to?: string
+  vehicle_id?: string
+  reason?: RejectionReason
+  limit?: number
+  /**
+   * next_cursor of the previous page, unchanged.
+   */
+  cursor?: string
+}
+
+export interface Stats {
+  vehicles_online: number
+  vehicles_total: number
+  /**
+   * The last 60 whole minutes and the current one, oldest first; readings by event time, rejections by receive time.
+   */
+  per_minute: {
+    /**
+     * RFC 3339 UTC with microseconds, e.g. 2026-11-21T10:15:30.123456Z.
+     */
+    ts: string
+    readings: number
+    rejections: number
+  }[]
+}
+
+export interface TrackQuery {
+  /**
+   * Inclusive, RFC 3339. Default: `to` minus 24 h.
+   */
+  from?: string
+  /**
+   * Exclusive, RFC 3339. Default: now.
+   */
+  to?: string
+  max_points?: number
+  format?: 'json' | 'geojson' | 'gpx' | 'csv'
+}
+
+/**
+ * A downsampled track: at most max_points buckets of `bucket` width (QuestDB SAMPLE BY), aligned to `from`.
+ */
+export interface Track {
+  /**
+   * Vehicle id.
+   */
+  vehicle_id: string
+  /**
+   * RFC 3339 UTC with microseconds, e.g. 2026-11-21T10:15:30.123456Z.
+   */
+  from: string
+  /**
+   * RFC 3339 UTC with microseconds, e.g. 2026-11-21T10:15:30.123456Z.
+   */
+  to: string
+  /**
+   * Bucket width, e.g. 10s.
+   */
+  bucket: string
+  points: {
+    /**
+     * Start of the bucket.
+     */
+    ts: string
+    /**
+     * Latitude of the last reading in the bucket.
+     */
+    lat: number | null
+    /**
+     * Longitude of the last reading in the bucket.
+     */
+    lon: number | null
+    /**
+     * Mean speed in the bucket.
+     */
+    speed_kmh: number | null
+    /**
+     * Last heading in the bucket.
+     */
+    heading_deg: number | null
+    /**
+     * Last fuel level in the bucket.
+     */
+    fuel_pct: number | null
+    /**
+     * Highest engine temperature in the bucket.
+     */
+    engine_temp_c: number | null
+  }[]
+}
+
+export interface VehicleList {
+  vehicles: Vehicle[]
+}
+
+/**
+ * A vehicle's latest known state.
+ */
+export interface Vehicle {
+  /**
+   * Vehicle id.
+   */
+  vehicle_id: string
+  /**
+   * Event time of the latest reading (null: only a status was ever seen).
+   */
+  last_seen: string | null
+  /**
+   * The latest status message is `online`; without any status message: last_seen is within ONLINE_WINDOW_S.
+   */
+  online: boolean
+  /**
+   * The latest status message (fleet/{id}/status), if any.
+   */
+  status?: 'online' | 'offline' | null
+  /**
+   * When that status was received.
+   */
+  status_ts?: string | null
+  position?: Position
 }

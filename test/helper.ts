@@ -44,6 +44,8 @@ export function testConfig (dataDir: string, db: { httpUrl: string, pgUrl: strin
     QUESTDB_PG_URL: db.pgUrl,
     LOG_LEVEL: 'silent',
     ILP_FLUSH_INTERVAL_MS: 20,
+    // tests of the ingestion path talk to the api without keys; the api's own tests turn auth on
+    API_AUTH: 'off',
     ...overrides
   })
 }
@@ -64,7 +66,7 @@ export async function startStack (t: T, db: { httpUrl: string, pgUrl: string }, 
   const log = quietLogger()
   const gw = await runGateway(config, log)
   t.teardown(() => gw.close())
-  const api = await runApi(config, log, { questdb: gw.questdb, live: gw.gateway.live })
+  const api = await runApi(config, log, { questdb: gw.questdb, live: gw.gateway.live, pipeline: gw.gateway.pipeline, registries: [gw.gateway.metrics.registry] })
   t.teardown(() => api.close())
   return { config, gw, api, mqttUrl: gw.gateway.addresses.mqtt, httpUrl: api.url, pgUrl: db.pgUrl, questdbHttpUrl: db.httpUrl }
 }

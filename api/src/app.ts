@@ -1,10 +1,26 @@
 // The api as one Fastify plugin; it never listens (main.ts does).
 import type { FastifyPluginAsync } from 'fastify'
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import type { Registry } from 'prom-client'
 import type { LiveSource } from '../../schemas/live.js'
+import type { Pipeline } from '../../gateway/src/ingest/pipeline.js'
+import type { ApiKeyStore } from './api-keys.js'
+import { ref } from './api-schemas.js'
 import questdb from './plugins/questdb.js'
-import errors from './plugins/errors.js'
+import errors, { ApiError } from './plugins/errors.js'
+import openapi from './plugins/openapi.js'
+import auth from './plugins/auth.js'
+import metrics, { type ApiMetrics } from './plugins/metrics.js'
 import liveFeed, { type LiveFeedOptions } from './plugins/live-feed.js'
 import vehicles from './routes/vehicles.js'
+import readings from './routes/readings.js'
+import track from './routes/track.js'
+import events from './routes/events.js'
+import positions from './routes/positions.js'
+import stats from './routes/stats.js'
+import rejections from './routes/rejections.js'
 import { isReady } from '../../scripts/questdb.js'
 
 export interface AppOptions {
@@ -13,18 +29,70 @@ export interface AppOptions {
   live: LiveSource
   /** Whether the broker side is up (in one process: the gateway's broker). */
   brokerReady?: () => boolean
-  /** Live-feed settings beside its source: API-key check, bounds. */
+  /** Live-feed settings beside its source: bounds, metrics; a verifyToken here replaces the API-key check. */
   liveFeed?: Omit<LiveFeedOptions, 'source'>
+  /** Where POST /vehicles/:id/readings goes: the gateway's pipeline, or the api's own. */
+  pipeline: Pipeline
+  apiKeys: ApiKeyStore
+  /** API_AUTH: off only for local development. */
+  auth?: 'required' | 'off'
+  /** API_RATE_LIMIT: requests per minute per key; 0 disables. */
+  rateLimit?: number
+  /** CORS_ORIGINS: comma-separated origins or *; unset: no CORS. */
+  corsOrigins?: string
+  /** ONLINE_WINDOW_S */
+  onlineWindowS?: number
+  /** MAX_PAYLOAD_BYTES: body limit of HTTP ingestion. */
+  maxPayloadBytes?: number
+  metrics?: ApiMetrics
+  /** Registries served on /metrics beside the api's own (in one process: the gateway's). */
+  registries?: Registry[]
 }
+
+// A same-origin map page draws on canvas (data: and blob: images, workers from
+// blob:) and talks to the live feed on the same origin; nothing else is allowed.
+export const CSP_DIRECTIVES = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'", "'unsafe-inline'"],
+  imgSrc: ["'self'", 'data:', 'blob:'],
+  connectSrc: ["'self'"],
+  workerSrc: ["'self'", 'blob:'],
+  fontSrc: ["'self'", 'data:'],
+  objectSrc: ["'none'"],
+  frameAncestors: ["'none'"],
+  baseUri: ["'self'"],
+  formAction: ["'self'"]
+}
+
+/** A url fit for a log line: query tokens (the live feed accepts one) are redacted. */
+export function redactUrl (url: string): string {
+  return url.replace(/([?&](?:token|access_token|api_key|key)=)[^&]*/gi, '$1[redacted]')
+}
+
+const health = { 200: ref('health'), 503: ref('health') }
 
 const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(errors)
+  // one line per request, in place of Fastify's two (main.ts turns those off):
+  // the route template, a redacted url and the key id, never headers or bodies
+  fastify.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, route: request.routeOptions.url, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, key: request.apiKey?.id }, 'request completed')
+  })
+  await fastify.register(helmet, { contentSecurityPolicy: { directives: CSP_DIRECTIVES } })
+  if (opts.corsOrigins) {
+    const list = opts.corsOrigins.split(',').map(s => s.trim()).filter(Boolean)
+    await fastify.register(cors, { origin: list.includes('*') ? true : list, allowedHeaders: ['authorization', 'content-type', 'x-request-id'], exposedHeaders: ['retry-after', 'x-request-id'], maxAge: 600 })
+  }
+  await fastify.register(openapi)
+  await fastify.register(metrics, { ...(opts.metrics ? { metrics: opts.metrics } : {}), registries: opts.registries ?? [] })
+  await fastify.register(auth, { mode: opts.auth ?? 'required', store: opts.apiKeys })
   await fastify.register(questdb, { pgUrl: opts.pgUrl })
   let shuttingDown = false
   fastify.addHook('preClose', async () => { shuttingDown = true })
 
-  fastify.get('/healthz', async () => ({ status: 'ok' }))
-  fastify.get('/readyz', async (_req, reply) => {
+  fastify.get('/healthz', { schema: { summary: 'Liveness', tags: ['ops'], response: health } }, async () => ({ status: 'ok' }))
+  fastify.get('/readyz', { schema: { summary: 'Readiness: QuestDB and the broker; 503 while shutting down', tags: ['ops'], response: health } }, async (_req, reply) => {
     const checks = {
       questdb: !shuttingDown && await isReady(opts.questdbHttpUrl, opts.pgUrl),
       broker: !shuttingDown && (opts.brokerReady?.() ?? true)
@@ -34,9 +102,30 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   })
 
   // at this level, not under the prefix: fastify.liveMetrics is for /metrics
-  await fastify.register(liveFeed, { ...opts.liveFeed, source: opts.live })
+  const apiKeyCheck = opts.auth === 'off' ? {} : { verifyToken: (token: string) => fastify.verifyApiKey(token) !== null }
+  await fastify.register(liveFeed, { ...apiKeyCheck, ...opts.liveFeed, source: opts.live })
+  fastify.metrics.include(fastify.liveMetrics.registry)
+  const wss = (fastify as unknown as { websocketServer?: { clients: Set<unknown> } }).websocketServer
+  if (wss) fastify.metrics.countWsClientsWith(() => wss.clients.size)
   await fastify.register(async (v1) => {
-    await v1.register(vehicles)
+    if ((opts.rateLimit ?? 0) > 0) {
+      await v1.register(rateLimit, {
+        max: opts.rateLimit ?? 0,
+        timeWindow: 60000,
+        // after auth (onRequest), so that the budget is the key's, not the address's
+        hook: 'preHandler',
+        keyGenerator: request => request.apiKey ? `key:${request.apiKey.id}` : `ip:${request.ip}`,
+        errorResponseBuilder: (_request, ctx) => new ApiError('API_ERR_RATE_LIMITED', 429, `rate limit of ${ctx.max} requests per minute reached; retry in ${ctx.after}`)
+      })
+    }
+    const onlineWindowS = opts.onlineWindowS ?? 300
+    await v1.register(vehicles, { onlineWindowS })
+    await v1.register(readings, { pipeline: opts.pipeline, maxPayloadBytes: opts.maxPayloadBytes ?? 262144 })
+    await v1.register(track)
+    await v1.register(events)
+    await v1.register(positions)
+    await v1.register(stats, { onlineWindowS })
+    await v1.register(rejections)
   }, { prefix: '/api/v1' })
 }
 

@@ -1,21 +1,36 @@
 // The api process: builds Fastify around app.ts and listens. Alone, it finds
-// QuestDB from config (or the gateway's managed instance) and follows the live
-// stream through the gateway's broker.
+// QuestDB from config (or the gateway's managed instance), follows the live
+// stream through the gateway's broker and writes HTTP-ingested readings with
+// its own ILP writer; beside the gateway it uses the gateway's.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { existsSync, readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
 import type { Config } from '../../schemas/config.js'
-import type { LiveSource } from '../../schemas/live.js'
+import { createLocalLiveBus, type LiveSource } from '../../schemas/live.js'
 import app, { type AppOptions } from './app.js'
 import { createMqttLiveSource } from './live-source.js'
+import { openApiKeyStore } from './api-keys.js'
+import { createApiMetrics } from './plugins/metrics.js'
 import { questdbAddressFile, type QuestDbAddress } from '../../gateway/src/main.js'
 import { internalToken } from '../../gateway/src/gateway.js'
+import { createPipeline, type Pipeline } from '../../gateway/src/ingest/pipeline.js'
+import { createToRows } from '../../gateway/src/ingest/to-rows.js'
+import { createValidators } from '../../gateway/src/ingest/validate.js'
+import { createMonotonicClock } from '../../gateway/src/ingest/timestamps.js'
+import { createFastIlpEncoder } from '../../gateway/src/questdb/ilp-fast-encoder.js'
+import { createIlpWriter, type IlpWriter } from '../../gateway/src/questdb/ilp-writer.js'
+import { createGatewayMetrics } from '../../gateway/src/metrics.js'
 
 export interface ApiDeps {
   questdb?: QuestDbAddress
   live?: LiveSource
   brokerReady?: () => boolean
   liveFeed?: AppOptions['liveFeed']
+  /** The gateway's pipeline, when in the same process. */
+  pipeline?: Pipeline
+  /** Further metrics registries for /metrics (the gateway's). */
+  registries?: Registry[]
 }
 
 export interface RunningApi { fastify: FastifyInstance, url: string, close: () => Promise<void> }
@@ -25,6 +40,27 @@ function findQuestDb (config: Config): QuestDbAddress {
   const file = questdbAddressFile(config)
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as QuestDbAddress
   throw new Error(`no QuestDB: set QUESTDB_HTTP_URL and QUESTDB_PG_URL, or start the gateway first with the same DATA_DIR (${file} not found)`)
+}
+
+/** The api's own ingestion path (same validator, to-rows and encoder as the gateway); durable = QuestDB answered 2xx. */
+function ownPipeline (config: Config, httpUrl: string, log: Logger): { pipeline: Pipeline, writer: IlpWriter, registry: Registry } {
+  const metrics = createGatewayMetrics()
+  const writer = createIlpWriter({
+    httpUrl,
+    log: log.child({ part: 'api-ilp-writer' }),
+    flushIntervalMs: config.ILP_FLUSH_INTERVAL_MS,
+    maxBatchBytes: config.ILP_BATCH_MAX_BYTES,
+    onFlush ({ ok, bytes, ms }) {
+      metrics.ilpBatches.inc({ outcome: ok ? 'ok' : 'error' })
+      metrics.ilpFlushSeconds.observe(ms / 1000)
+      if (ok) metrics.ilpBytes.inc(bytes)
+      else metrics.questdbErrors.inc()
+    }
+  })
+  const toRows = createToRows(createValidators(), { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxBatch: config.MAX_BATCH, retentionDays: config.RETENTION_DAYS }, createMonotonicClock())
+  // readings ingested here reach live maps only through the gateway's stream
+  const pipeline = createPipeline({ toRows, encoder: createFastIlpEncoder(), sink: writer, live: createLocalLiveBus(), metrics })
+  return { pipeline, writer, registry: metrics.registry }
 }
 
 export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): Promise<RunningApi> {
@@ -37,15 +73,57 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     live = source
     brokerReady = source.connected
   }
-  const fastify: FastifyInstance = Fastify({ loggerInstance: log.child({ part: 'api' }) as unknown as FastifyBaseLogger, requestIdHeader: 'x-request-id', trustProxy: false })
-  await fastify.register(app, { pgUrl: questdb.pgUrl, questdbHttpUrl: questdb.httpUrl, live, ...(brokerReady ? { brokerReady } : {}), ...(deps.liveFeed ? { liveFeed: deps.liveFeed } : {}) })
-  const url = await fastify.listen({ host: config.HTTP_HOST, port: config.HTTP_PORT })
+  const own = deps.pipeline ? null : ownPipeline(config, questdb.httpUrl, log)
+  const pipeline = deps.pipeline ?? (own as NonNullable<typeof own>).pipeline
+  const apiKeys = openApiKeyStore(config.DATA_DIR, config.API_KEYS)
+  const https = config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) } : null
+  const fastify = Fastify({
+    loggerInstance: log.child({ part: 'api' }) as unknown as FastifyBaseLogger,
+    requestIdHeader: 'x-request-id',
+    // app.ts logs one redacted line per request instead
+    disableRequestLogging: true,
+    trustProxy: false,
+    // an unknown query parameter is an error, not silently dropped (a typo like `lmit` must not pass)
+    ajv: { customOptions: { removeAdditional: false } },
+    ...(https ? { https } : {})
+  }) as unknown as FastifyInstance
+  const registered = fastify.register(app, {
+    pgUrl: questdb.pgUrl,
+    questdbHttpUrl: questdb.httpUrl,
+    live,
+    ...(brokerReady ? { brokerReady } : {}),
+    pipeline,
+    apiKeys,
+    auth: config.API_AUTH,
+    rateLimit: config.API_RATE_LIMIT,
+    ...(config.CORS_ORIGINS ? { corsOrigins: config.CORS_ORIGINS } : {}),
+    onlineWindowS: config.ONLINE_WINDOW_S,
+    maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
+    metrics: createApiMetrics({ defaults: true }),
+    registries: [...(deps.registries ?? []), ...(own ? [own.registry] : [])],
+    ...(deps.liveFeed ? { liveFeed: deps.liveFeed } : {})
+  })
+  let url: string
+  try {
+    await registered
+    url = await fastify.listen({ host: config.HTTP_HOST, port: config.HTTP_PORT })
+  } catch (err) {
+    // what was opened before the failure is closed here, not leaked
+    await fastify.close().catch(() => {})
+    await own?.writer.close(0).catch(() => {})
+    if (!deps.live) await live.close?.()
+    throw err
+  }
+  if (config.API_AUTH === 'required' && apiKeys.size() === 0) {
+    log.warn({ dataDir: config.DATA_DIR }, 'no API keys yet: make one with `npx fleetgate apikey --role admin` (same DATA_DIR), or set API_AUTH=off for local development')
+  }
   const source = live
   return {
     fastify,
     url: url.replace('0.0.0.0', '127.0.0.1'),
     async close () {
       await fastify.close()
+      await own?.writer.close(config.SHUTDOWN_TIMEOUT_MS)
       if (!deps.live) await source.close?.()
     }
   }

@@ -1,4 +1,22 @@
 // Errors as application/problem+json (RFC 9457), with a detail that says what to fix.
+// Coded errors of the api (STYLE.md habit 4). Callers match on `code`.
+//
+// | code                       | status | when                                                        |
+// | -------------------------- | ------ | ----------------------------------------------------------- |
+// | API_ERR_VALIDATION         | 400    | a parameter or body does not match its schema               |
+// | API_ERR_BAD_REQUEST        | 400    | malformed request (e.g. invalid JSON body)                  |
+// | API_ERR_BAD_RANGE          | 400    | `to` is not after `from`                                    |
+// | API_ERR_RANGE_TOO_LARGE    | 400    | from/to spans more than the endpoint allows                 |
+// | API_ERR_BAD_CURSOR         | 400    | a cursor this API did not issue                             |
+// | API_ERR_BAD_BBOX           | 400    | bbox is not minLon,minLat,maxLon,maxLat within WGS84 bounds |
+// | API_ERR_UNAUTHORIZED       | 401    | no API key, or an unknown one                               |
+// | API_ERR_FORBIDDEN          | 403    | a valid key whose role does not allow this route            |
+// | API_ERR_NOT_FOUND          | 404    | no such route, or no such vehicle                           |
+// | API_ERR_PAYLOAD_TOO_LARGE  | 413    | request body over the limit                                 |
+// | API_ERR_UNSUPPORTED_MEDIA  | 415    | body is not application/json                               |
+// | API_ERR_RATE_LIMITED       | 429    | the key's request budget is spent; see Retry-After          |
+// | API_ERR_INTERNAL           | 500    | a bug or QuestDB failure; the log has the request id        |
+// | API_ERR_UNAVAILABLE        | 503    | durable storage did not confirm in time                     |
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
 
@@ -21,6 +39,24 @@ const TITLES: Record<number, string> = {
   503: 'Service Unavailable'
 }
 
+const FALLBACK_CODES: Record<number, string> = {
+  400: 'API_ERR_BAD_REQUEST',
+  401: 'API_ERR_UNAUTHORIZED',
+  403: 'API_ERR_FORBIDDEN',
+  404: 'API_ERR_NOT_FOUND',
+  413: 'API_ERR_PAYLOAD_TOO_LARGE',
+  415: 'API_ERR_UNSUPPORTED_MEDIA',
+  429: 'API_ERR_RATE_LIMITED',
+  503: 'API_ERR_UNAVAILABLE'
+}
+
+function codeOf (err: FastifyError, status: number): string {
+  if (err.validation) return 'API_ERR_VALIDATION'
+  if (typeof err.code === 'string' && err.code.startsWith('API_ERR_')) return err.code
+  if (status >= 500) return 'API_ERR_INTERNAL'
+  return FALLBACK_CODES[status] ?? 'API_ERR_BAD_REQUEST'
+}
+
 export default fp(async function errors (fastify) {
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500
@@ -31,7 +67,7 @@ export default fp(async function errors (fastify) {
       title: TITLES[status] ?? 'Error',
       status,
       detail,
-      code: err.code ?? (status >= 500 ? 'API_ERR_INTERNAL' : 'API_ERR_BAD_REQUEST'),
+      code: codeOf(err, status),
       instance: request.url.split('?')[0]
     })
   })

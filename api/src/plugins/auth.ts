@@ -1,0 +1,56 @@
+// API keys on /api/v1: a route names the role it needs in `config.role`; the
+// request must carry `Authorization: Bearer <key>` of a key with that role
+// (admin may do everything). No key or an unknown key: 401; a known key
+// without the role: 403. Decorates `request.apiKey` (the rate limiter keys on
+// its id) and `fastify.verifyApiKey` (for the live feed).
+import fp from 'fastify-plugin'
+import type { FastifyRequest } from 'fastify'
+import { allows, type ApiKey, type ApiKeyStore, type Role } from '../api-keys.js'
+import { ApiError } from './errors.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    apiKey: ApiKey | null
+  }
+  interface FastifyInstance {
+    verifyApiKey: (token: string) => ApiKey | null
+  }
+  interface FastifyContextConfig {
+    /** The role a request needs for this route; routes without one are public. */
+    role?: Role
+  }
+}
+
+export interface AuthOptions {
+  /** off: keys are not checked (local development). */
+  mode: 'required' | 'off'
+  store: ApiKeyStore
+}
+
+export function bearer (request: FastifyRequest): string | null {
+  const h = request.headers.authorization
+  if (typeof h !== 'string') return null
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h)
+  return m ? m[1] as string : null
+}
+
+export default fp<AuthOptions>(async function auth (fastify, opts) {
+  fastify.decorateRequest('apiKey', null)
+  fastify.decorate('verifyApiKey', (token: string) => opts.store.verify(token))
+  if (opts.mode === 'off') {
+    fastify.log.warn('API_AUTH=off: the api accepts requests without API keys')
+    return
+  }
+  fastify.addHook('onRequest', async (request, reply) => {
+    const need = request.routeOptions.config.role
+    if (!need) return
+    const token = bearer(request)
+    const key = token ? opts.store.verify(token) : null
+    if (!key) {
+      void reply.header('www-authenticate', 'Bearer realm="fleetgate"')
+      throw new ApiError('API_ERR_UNAUTHORIZED', 401, token ? 'unknown API key' : 'this route needs an API key: send Authorization: Bearer <key> (make one with `fleetgate apikey --role read`)')
+    }
+    request.apiKey = key
+    if (!allows(key.role, need)) throw new ApiError('API_ERR_FORBIDDEN', 403, `this route needs the ${need} role; the key has ${key.role}`)
+  })
+}, { name: 'auth', dependencies: ['errors'] })

@@ -1,0 +1,89 @@
+// GET /vehicles/:id/readings: raw history, keyset-paginated on ts (QuestDB has
+// no OFFSET; ts is unique per vehicle thanks to DEDUP UPSERT KEYS(ts, vehicle_id)).
+// POST /vehicles/:id/readings: HTTP ingestion and backfill through the same
+// to-rows and pipeline as MQTT, answered once the accepted rows are durable.
+import type { FastifyPluginAsync } from 'fastify'
+import type { Pipeline } from '../../../gateway/src/ingest/pipeline.js'
+import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
+import type { IngestResult, ReadingsPage, ReadingsQuery } from '../../../schemas/types.js'
+import { apiSchema, ref } from '../api-schemas.js'
+import { decodeCursor, encodeCursor } from '../cursor.js'
+import { ApiError } from '../plugins/errors.js'
+import { READINGS_PAGE_SQL, rowToPosition } from '../readings-sql.js'
+import { parseRange } from '../time-range.js'
+import { errorResponses, idParams } from './route-schemas.js'
+
+export const MAX_RANGE_DAYS = 31
+export const MAX_LIMIT = (apiSchema('readings-query').properties as { limit: { maximum: number } }).limit.maximum
+
+type Query = ReadingsQuery & { limit: number }
+
+export interface ReadingsOptions {
+  pipeline: Pipeline
+  /** Largest request body (MAX_PAYLOAD_BYTES, as for MQTT). */
+  maxPayloadBytes: number
+}
+
+const WHOLE_PAYLOAD = new Set(['too_large', 'batch_too_large', 'invalid_json'])
+
+const readings: FastifyPluginAsync<ReadingsOptions> = async (fastify, opts) => {
+  fastify.get<{ Params: { id: string }, Querystring: Query }>('/vehicles/:id/readings', {
+    config: { role: 'read' },
+    schema: {
+      summary: 'Raw readings of a vehicle, oldest first, keyset-paginated',
+      tags: ['readings'],
+      security: [{ apiKey: [] }],
+      params: idParams,
+      querystring: ref('readings-query'),
+      response: { 200: ref('readings-page'), ...errorResponses }
+    }
+  }, async (request): Promise<ReadingsPage> => {
+    const { id } = request.params
+    const q = request.query
+    const range = parseRange(q, MAX_RANGE_DAYS)
+    let fromUs = range.fromUs
+    if (q.cursor) fromUs = Math.max(fromUs, decodeCursor(q.cursor).tsUs + 1)
+    if (fromUs >= range.toUs) return { vehicle_id: id, readings: [], next_cursor: null }
+    const { rows } = await fastify.questdb.query(READINGS_PAGE_SQL, [id, microsToIso(fromUs), microsToIso(range.toUs), q.limit])
+    const last = rows[rows.length - 1]
+    return {
+      vehicle_id: id,
+      readings: rows.map(r => rowToPosition(r, id)),
+      next_cursor: rows.length === q.limit && last ? encodeCursor(Number(last.ts_us)) : null
+    }
+  })
+
+  fastify.post<{ Params: { id: string }, Body: unknown[] }>('/vehicles/:id/readings', {
+    config: { role: 'ingest' },
+    bodyLimit: opts.maxPayloadBytes,
+    schema: {
+      summary: 'Ingest or backfill readings; answered once they are durable',
+      description: 'Each item is validated like an MQTT reading. Accepted items are stored (idempotently: DEDUP on ts and vehicle id), rejected ones quarantined and listed in `results`. The answer comes once QuestDB (or the gateway spool) holds the accepted items.',
+      tags: ['readings'],
+      security: [{ apiKey: [] }],
+      params: idParams,
+      body: ref('ingest-request'),
+      response: { 200: ref('ingest-result'), ...errorResponses, 413: errorResponses[400], 503: errorResponses[400] }
+    }
+  }, async (request): Promise<IngestResult> => {
+    const { id } = request.params
+    const topic = `http:POST /api/v1/vehicles/${id}/readings`
+    let rows
+    try {
+      rows = await opts.pipeline.ingest(id, 'telemetry', topic, Buffer.from(JSON.stringify(request.body)))
+    } catch (err) {
+      request.log.error({ err }, 'http ingest not durable')
+      throw new ApiError('API_ERR_UNAVAILABLE', 503, 'the readings could not be made durable; retry later (a retry is harmless: readings are deduplicated)')
+    }
+    const whole = rows.rejections.find(r => WHOLE_PAYLOAD.has(r.reason))
+    if (whole) throw new ApiError(whole.reason === 'too_large' ? 'API_ERR_PAYLOAD_TOO_LARGE' : 'API_ERR_VALIDATION', whole.reason === 'too_large' ? 413 : 400, whole.detail)
+    const results = rows.rejections.map(r => {
+      // a batch item's detail starts with its index: "[3]/lat must be <= 90"
+      const m = /^\[(\d+)\]/.exec(r.detail)
+      return { index: m ? Number(m[1]) : 0, reason: r.reason, detail: m ? r.detail.slice(m[0].length) : r.detail }
+    })
+    return { accepted: rows.readings.length, rejected: results.length, results }
+  })
+}
+
+export default readings

@@ -1,0 +1,61 @@
+// The gateway's small HTTP port when it runs without the api in its process:
+// GET /metrics (Prometheus), /healthz (liveness), /readyz (QuestDB and broker
+// up; 503 while shutting down). Plain node:http: three fixed routes.
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { Registry, collectDefaultMetrics } from 'prom-client'
+import type { Logger } from 'pino'
+import { isReady } from '../../scripts/questdb.js'
+
+export interface GatewayHttp { url: string, server: Server, close: () => Promise<void> }
+
+export interface GatewayHttpOptions {
+  host: string
+  port: number
+  registry: Registry
+  questdb: { httpUrl: string, pgUrl: string }
+  brokerReady: () => boolean
+  log: Logger
+}
+
+export async function startGatewayHttp (opts: GatewayHttpOptions): Promise<GatewayHttp> {
+  const runtime = new Registry()
+  collectDefaultMetrics({ register: runtime, prefix: 'fleetgate_gateway_' })
+  const registries = Registry.merge([opts.registry, runtime])
+  let closing = false
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]
+    const json = (status: number, body: unknown): void => { res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body)) }
+    if (req.method !== 'GET') { json(405, { status: 'method_not_allowed' }); return }
+    if (path === '/healthz') { json(200, { status: 'ok' }); return }
+    if (path === '/readyz') {
+      void (async () => {
+        const checks = { questdb: !closing && await isReady(opts.questdb.httpUrl, opts.questdb.pgUrl), broker: !closing && opts.brokerReady() }
+        const ok = checks.questdb && checks.broker
+        json(ok ? 200 : 503, { status: ok ? 'ready' : closing ? 'shutting_down' : 'not_ready', checks })
+      })().catch(err => { opts.log.warn({ err }, 'readiness check failed'); json(503, { status: 'not_ready' }) })
+      return
+    }
+    if (path === '/metrics') {
+      registries.metrics().then(text => { res.writeHead(200, { 'content-type': registries.contentType }).end(text) }, err => {
+        opts.log.error({ err }, 'metrics failed')
+        json(500, { status: 'error' })
+      })
+      return
+    }
+    json(404, { status: 'not_found' })
+  })
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve() }) })
+  const { port } = server.address() as AddressInfo
+  const url = `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${port}`
+  opts.log.info({ url }, 'gateway http listening')
+  return {
+    url,
+    server,
+    async close () {
+      closing = true
+      server.closeAllConnections()
+      await new Promise<void>(resolve => server.close(() => resolve()))
+    }
+  }
+}

@@ -200,5 +200,13 @@ export interface Config {
    * Where a separate api process finds the gateway's broker for the live stream.
    */
   GATEWAY_MQTT_URL?: string
+  /**
+   * Raster tile URL template of the map page's base map ({z}/{x}/{y}, optional {s}); none: no tiles, a plain background with a graticule. The browser fetches tiles itself; when they fail the page switches to the graticule.
+   */
+  MAP_TILE_URL: string
+  /**
+   * Attribution shown under the base map (HTML is escaped).
+   */
+  MAP_TILE_ATTRIBUTION: string
   [k: string]: unknown
 }

@@ -5,6 +5,7 @@ import questdb from './plugins/questdb.js'
 import errors from './plugins/errors.js'
 import liveFeed from './plugins/live-feed.js'
 import vehicles from './routes/vehicles.js'
+import web, { type WebOptions } from './plugins/web.js'
 import { isReady } from '../../scripts/questdb.js'
 
 export interface AppOptions {
@@ -13,6 +14,8 @@ export interface AppOptions {
   live: LiveSource
   /** Whether the broker side is up (in one process: the gateway's broker). */
   brokerReady?: () => boolean
+  /** The map page at / (tile server and attribution); without it the page uses the graticule. */
+  map?: WebOptions
 }
 
 const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
@@ -35,6 +38,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await v1.register(liveFeed, { source: opts.live })
     await v1.register(vehicles)
   }, { prefix: '/api/v1' })
+  await fastify.register(web, opts.map ?? { tileUrl: 'none', tileAttribution: '' })
 }
 
 export default app

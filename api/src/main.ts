@@ -37,7 +37,7 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     brokerReady = source.connected
   }
   const fastify: FastifyInstance = Fastify({ loggerInstance: log.child({ part: 'api' }) as unknown as FastifyBaseLogger, requestIdHeader: 'x-request-id', trustProxy: false })
-  await fastify.register(app, { pgUrl: questdb.pgUrl, questdbHttpUrl: questdb.httpUrl, live, ...(brokerReady ? { brokerReady } : {}) })
+  await fastify.register(app, { pgUrl: questdb.pgUrl, questdbHttpUrl: questdb.httpUrl, live, map: { tileUrl: config.MAP_TILE_URL, tileAttribution: config.MAP_TILE_ATTRIBUTION }, ...(brokerReady ? { brokerReady } : {}) })
   const url = await fastify.listen({ host: config.HTTP_HOST, port: config.HTTP_PORT })
   const source = live
   return {

@@ -2,6 +2,7 @@
 // cannot keep 10,000 markers moving at 1 Hz. Positions are projected once per
 // update into Web Mercator world units; a frame only scales and shifts them.
 // Zoomed out, vehicles are grouped on a screen grid (one circle per cell).
+import { mercator, STRIDE } from './position-columns.js'
 
 export const OFFLINE_AFTER_MS = 120000
 export const ALERT_HOLD_MS = 5 * 60000
@@ -15,17 +16,10 @@ const CELL_PX = 56
 export const COLORS = { moving: '#1a9850', parked: '#3b6fb6', offline: '#8c8c8c', alerting: '#d7301f' }
 const STATES = ['offline', 'parked', 'moving', 'alerting'] // drawing order: alerts on top
 
-const MAX_LAT = 85.0511287798
-
-export function mercator (lat, lon) {
-  const la = Math.max(-MAX_LAT, Math.min(MAX_LAT, lat)) * Math.PI / 180
-  return [(lon + 180) / 360, (1 - Math.log(Math.tan(la) + 1 / Math.cos(la)) / Math.PI) / 2]
-}
-
 export function stateOf (v, now) {
   if (now - v.tsMs > OFFLINE_AFTER_MS) return 'offline'
-  if (v.alertUntil > now || (v.p.engine_temp_c ?? 0) >= ENGINE_HOT_C) return 'alerting'
-  if ((v.p.speed_kmh ?? 0) >= MOVING_KMH) return 'moving'
+  if (v.alertUntil > now || v.temp >= ENGINE_HOT_C) return 'alerting'
+  if (v.speed >= MOVING_KMH) return 'moving'
   return 'parked'
 }
 
@@ -33,7 +27,7 @@ export class FleetLayer {
   constructor (map, { onSelect } = {}) {
     this.map = map
     this.onSelect = onSelect ?? (() => {})
-    /** @type {Map<string, {id: string, p: object, tsMs: number, mx: number, my: number, alertUntil: number}>} */
+    /** @type {Map<string, {id: string, tsMs: number, lat: number, lon: number, mx: number, my: number, speed: number, heading: number, temp: number, alertUntil: number, p: object|null}>} */
     this.vehicles = new Map()
     this.selected = null
     this.raf = 0
@@ -61,23 +55,50 @@ export class FleetLayer {
     this.canvas.style.height = size.y + 'px'
   }
 
-  /** Merges positions (a snapshot, a batch, or /vehicles); older than what is known is ignored. */
+  record (id) {
+    let v = this.vehicles.get(id)
+    if (!v) {
+      v = { id, tsMs: -Infinity, lat: 0, lon: 0, mx: 0, my: 0, speed: NaN, heading: 0, temp: NaN, alertUntil: 0, p: null, pTsMs: -Infinity }
+      this.vehicles.set(id, v)
+    }
+    return v
+  }
+
+  /** Merges full positions (from /vehicles, or the watched vehicle's); older than what is known is ignored. */
   upsert (positions) {
     for (const p of positions) {
       if (typeof p.lat !== 'number' || typeof p.lon !== 'number') continue
       const tsMs = Date.parse(p.ts)
-      const v = this.vehicles.get(p.vehicle_id)
-      if (v) {
-        if (tsMs < v.tsMs) continue
-        v.p = p
-        v.tsMs = tsMs
+      const v = this.record(p.vehicle_id)
+      if (tsMs < v.tsMs) continue
+      if (tsMs > v.tsMs) {
         const m = mercator(p.lat, p.lon)
-        v.mx = m[0]
-        v.my = m[1]
-      } else {
-        const m = mercator(p.lat, p.lon)
-        this.vehicles.set(p.vehicle_id, { id: p.vehicle_id, p, tsMs, mx: m[0], my: m[1], alertUntil: 0 })
+        Object.assign(v, { tsMs, lat: p.lat, lon: p.lon, mx: m[0], my: m[1], speed: p.speed_kmh ?? NaN, heading: p.heading_deg ?? 0, temp: p.engine_temp_c ?? NaN })
       }
+      v.p = p
+      v.pTsMs = tsMs
+    }
+    this.invalidate()
+  }
+
+  /** Merges a live batch in columns (see position-columns.js). */
+  applyColumns (ids, num) {
+    for (let i = 0; i < ids.length; i++) {
+      const o = i * STRIDE
+      const tsMs = num[o + 4]
+      const v = this.record(ids[i])
+      if (tsMs < v.tsMs) continue
+      v.tsMs = tsMs
+      v.lat = num[o]
+      v.lon = num[o + 1]
+      v.mx = num[o + 2]
+      v.my = num[o + 3]
+      v.speed = num[o + 5]
+      const h = num[o + 6]
+      if (!Number.isNaN(h)) v.heading = h // absent: keep the last known heading
+      v.temp = num[o + 7]
+      // the full record is now older than the numbers; the watched vehicle gets a new one with the batch
+      if (v.p && v.pTsMs < tsMs) v.p = null
     }
     this.invalidate()
   }
@@ -141,7 +162,7 @@ export class FleetLayer {
         c.sy += y
         c.states[state]++
       } else {
-        singles[state].push(x, y, (v.p.heading_deg ?? 0) * Math.PI / 180, v)
+        singles[state].push(x, y, v.heading * Math.PI / 180, v)
       }
     }
     let clusters = 0
@@ -150,7 +171,7 @@ export class FleetLayer {
       for (const c of cells.values()) {
         if (c.n === 1) {
           const state = STATES.find(s => c.states[s] === 1)
-          singles[state].push(c.sx, c.sy, (c.v.p.heading_deg ?? 0) * Math.PI / 180, c.v)
+          singles[state].push(c.sx, c.sy, c.v.heading * Math.PI / 180, c.v)
         }
       }
     }

@@ -1,87 +1,51 @@
-// The live feed client: one WebSocket for the life of the page, re-subscribed
-// (same socket) whenever the viewport changes, reconnected with backoff when
-// it drops. The key, when there is one, goes as the subprotocol
-// `bearer.<key>`: never in the URL, which servers and proxies log.
+// The live feed as the page sees it: one WebSocket for the life of the page,
+// owned by a worker (live-worker.js), re-subscribed on the same socket
+// whenever the viewport changes, reconnected with backoff when it drops.
 
 export class LiveFeed {
   /**
-   * @param {{ url: string, key: () => string, onSnapshot: (p: object[]) => void, onPositions: (p: object[]) => void, onEvent: (e: object) => void, onState: (s: string) => void }} opts
+   * @param {{ url: string, key: () => string, onBatch: (kind: string, ids: string[], num: Float64Array, full: object|null) => void, onFull: (p: object) => void, onEvent: (e: object) => void, onState: (s: string) => void }} opts
    */
   constructor (opts) {
     this.opts = opts
-    this.ws = null
-    this.sub = null
-    this.backoffMs = 1000
-    this.stats = { messages: 0, bytes: 0, positions: 0, subscribes: 0, connects: 0 }
+    this.stats = { messages: 0, bytes: 0, positions: 0, subscribes: 0, connects: 0, parseMsMax: 0, handleMsMax: 0, applyMsMax: 0 }
     this.lastSubscribe = null
-    this.closed = false
+    this.worker = new Worker(new URL('./live-worker.js', import.meta.url), { type: 'module', name: 'fleetgate-live' })
+    this.worker.onmessage = (e) => {
+      const m = e.data
+      if (m.type === 'batch') {
+        const t0 = performance.now()
+        opts.onBatch(m.kind, m.ids, m.num, m.full)
+        this.stats = { ...m.stats, applyMsMax: Math.max(this.stats.applyMsMax, performance.now() - t0) }
+      } else if (m.type === 'full') {
+        opts.onFull(m.p)
+      } else if (m.type === 'event') {
+        opts.onEvent(m.event)
+      } else if (m.type === 'state') {
+        opts.onState(m.state)
+      } else if (m.type === 'subscribed') {
+        this.lastSubscribe = { ...m.sub, at: m.at }
+      }
+    }
   }
 
   connect () {
-    if (this.closed) return
-    const key = this.opts.key()
-    // offering a subprotocol the server does not pick fails the handshake, so offer one only with a key
-    const ws = key ? new WebSocket(this.opts.url, [`bearer.${key}`]) : new WebSocket(this.opts.url)
-    this.ws = ws
-    this.opts.onState('connecting')
-    ws.onopen = () => {
-      this.backoffMs = 1000
-      this.stats.connects++
-      this.opts.onState('live')
-      if (this.sub) this.send(this.sub)
-    }
-    ws.onmessage = (e) => {
-      const text = typeof e.data === 'string' ? e.data : ''
-      this.stats.messages++
-      this.stats.bytes += text.length
-      let msg
-      try { msg = JSON.parse(text) } catch { return }
-      if (msg.type === 'positions') {
-        this.stats.positions += msg.positions.length
-        this.opts.onPositions(msg.positions)
-      } else if (msg.type === 'snapshot') {
-        this.stats.positions += msg.positions.length
-        this.opts.onSnapshot(msg.positions)
-      } else if (msg.type === 'event') {
-        this.opts.onEvent(msg.event)
-      } else if (msg.type === 'error') {
-        this.opts.onState('error: ' + msg.detail)
-      }
-    }
-    ws.onclose = (e) => {
-      if (this.ws !== ws) return
-      this.ws = null
-      if (this.closed) return
-      this.opts.onState(e.code === 1008 || e.code === 4401 ? 'unauthorized' : 'reconnecting')
-      setTimeout(() => this.connect(), this.backoffMs)
-      this.backoffMs = Math.min(this.backoffMs * 2, 30000)
-    }
-    // an error is always followed by close, which reconnects; nothing to log
-    ws.onerror = () => {}
+    this.worker.postMessage({ type: 'connect', url: this.opts.url, key: this.opts.key() })
   }
 
   /** Subscribes to every vehicle inside bbox (or everywhere when bbox is null), at most maxHz updates per vehicle. */
   subscribe (bbox, maxHz = 1) {
     const sub = { type: 'subscribe', vehicles: '*', max_hz: maxHz }
     if (bbox) sub.bbox = bbox
-    this.sub = sub
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.send(sub)
+    this.worker.postMessage({ type: 'subscribe', sub })
   }
 
-  send (sub) {
-    this.stats.subscribes++
-    this.lastSubscribe = { ...sub, at: Date.now() }
-    this.ws.send(JSON.stringify(sub))
+  /** Full positions (every field) of this vehicle from now on, and the latest one known now. */
+  watch (id) {
+    this.worker.postMessage({ type: 'watch', id })
   }
 
-  reconnect () {
-    if (this.ws) { const ws = this.ws; this.ws = null; ws.close(); this.connect() } else this.connect()
-  }
-
-  close () {
-    this.closed = true
-    this.ws?.close()
-  }
+  reconnect () { this.connect() }
 }
 
 /** The viewport as a live-feed bbox: padded, wrapped into [-180, 180] (west > east crosses the antimeridian), null when it spans the world. */

@@ -62,8 +62,11 @@ async function main () {
   const live = new LiveFeed({
     url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/live`,
     key: getKey,
-    onSnapshot: (positions) => fleet.upsert(positions),
-    onPositions: (positions) => fleet.upsert(positions),
+    onBatch: (kind, ids, num, full) => {
+      fleet.applyColumns(ids, num)
+      if (full) fleet.upsert([full])
+    },
+    onFull: (p) => { fleet.upsert([p]); view.renderLatest() },
     onEvent: (e) => fleet.event(e),
     onState: (s) => {
       connEl.textContent = s
@@ -104,10 +107,11 @@ async function main () {
 
   function selectVehicle (id, center) {
     fleet.select(id)
+    live.watch(id)
     view.show(id)
     showTab('vehicle')
     const v = fleet.vehicles.get(id)
-    if (center && v) map.setView([v.p.lat, v.p.lon], Math.max(map.getZoom(), 16))
+    if (center && v) map.setView([v.lat, v.lon], Math.max(map.getZoom(), 16))
   }
 
   // search by id: exact match selects, otherwise the first ids that start with (or contain) the text
@@ -170,7 +174,7 @@ async function main () {
     get markerCount () { return fleet.drawn.vehicles },
     get drawn () { return { ...fleet.drawn } },
     get vehicleCount () { return fleet.vehicles.size },
-    get positions () { return [...fleet.vehicles.values()].map(v => ({ vehicle_id: v.id, ts: v.p.ts, lat: v.p.lat, lon: v.p.lon })) },
+    get positions () { return [...fleet.vehicles.values()].map(v => ({ vehicle_id: v.id, ts: new Date(v.tsMs).toISOString(), lat: v.lat, lon: v.lon })) },
     get lastSubscribe () { return live.lastSubscribe && { ...live.lastSubscribe } },
     get live () { return { ...live.stats } },
     get view () { const b = map.getBounds(); return { zoom: map.getZoom(), bbox: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()] } },

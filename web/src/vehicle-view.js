@@ -100,10 +100,12 @@ export class VehicleView {
     const rows = []
     if (v) {
       rows.push(['last seen', `${ago(Date.now() - v.tsMs)} (${new Date(v.tsMs).toLocaleTimeString()})`])
-      rows.push(['position', `${v.p.lat.toFixed(5)}, ${v.p.lon.toFixed(5)}`])
+      rows.push(['position', `${v.lat.toFixed(5)}, ${v.lon.toFixed(5)}`])
+      // the live batches carry these as numbers; the rest comes with the full record of the watched vehicle
+      const p = { ...(v.p ?? {}), speed_kmh: v.speed, heading_deg: v.heading, engine_temp_c: v.temp }
       for (const [key, label, unit, digits] of FIELDS) {
-        const x = v.p[key]
-        if (x === undefined || x === null) continue
+        const x = p[key]
+        if (x === undefined || x === null || (typeof x === 'number' && Number.isNaN(x))) continue
         rows.push([label, digits === null ? String(x) : `${Number(x).toFixed(digits)} ${unit}`])
       }
       if (v.lastAlert) rows.push(['last alert', `${v.lastAlert.type} ${new Date(v.lastAlert.ts).toLocaleTimeString()}`])

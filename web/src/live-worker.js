@@ -15,6 +15,16 @@ let backoffMs = 1000
 let watched = null
 const latest = new Map()
 const stats = { messages: 0, bytes: 0, positions: 0, subscribes: 0, connects: 0, parseMsMax: 0, handleMsMax: 0 }
+// what arrived since the snapshot that answered the last subscribe (frames
+// already on the wire before it still carry the old filter): the server
+// filters, this shows that it did
+let since = { positions: 0, outside: 0, ids: new Set() }
+
+function inBox (p, b) {
+  if (!b) return true
+  if (p.lat < b[1] || p.lat > b[3]) return false
+  return b[0] <= b[2] ? p.lon >= b[0] && p.lon <= b[2] : p.lon >= b[0] || p.lon <= b[2]
+}
 
 function post (msg, transfer) { self.postMessage(msg, transfer ?? []) }
 
@@ -29,8 +39,12 @@ function batch (kind, positions) {
   const num = new Float64Array(positions.length * STRIDE)
   let n = 0
   let full = null
+  if (kind === 'snapshot') since = { positions: 0, outside: 0, ids: new Set() }
   for (const p of positions) {
     if (typeof p.lat !== 'number' || typeof p.lon !== 'number') continue
+    since.positions++
+    since.ids.add(p.vehicle_id)
+    if (!inBox(p, sub?.bbox)) since.outside++
     const tsMs = Date.parse(p.ts)
     const prev = latest.get(p.vehicle_id)
     if (prev && prev.tsMs > tsMs) continue
@@ -50,7 +64,8 @@ function batch (kind, positions) {
     n++
   }
   const cols = num.subarray(0, n * STRIDE).slice()
-  post({ type: 'batch', kind, ids, num: cols, full, stats: { ...stats } }, [cols.buffer])
+  const sinceSubscribe = { positions: since.positions, outside: since.outside, vehicles: since.ids.size }
+  post({ type: 'batch', kind, ids, num: cols, full, stats: { ...stats, sinceSubscribe } }, [cols.buffer])
 }
 
 function connect () {

@@ -8,10 +8,12 @@
 //
 //   npm run bench:map -- [--vehicles 10000] [--warmup 3] [--measure 10]
 //
-// Prints one JSON object; also writes it to benchmarks/results/ (git-ignored).
+// Prints one JSON object; also writes it, and a screenshot per scenario, to
+// benchmarks/results/ (git-ignored).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { loadavg, cpus } from 'node:os'
 import { parseArgs } from 'node:util'
+import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { startQuestDbForTest, startStack } from '../test/helper.js'
 import { launchChromium, chromiumAvailable, CHROMIUM } from '../test/browser.js'
@@ -95,8 +97,10 @@ try {
   page.on('console', m => { if (m.type() === 'error') errors.push(m.text()) })
   page.on('pageerror', e => { errors.push(String(e)) })
 
+  const resultsDir = new URL('./results/', import.meta.url)
+  mkdirSync(resultsDir, { recursive: true })
   const results = []
-  for (const sc of SCENARIOS) {
+  for (const [i, sc] of SCENARIOS.entries()) {
     await page.goto(stack.httpUrl + '/')
     await page.evaluate(`localStorage.setItem('fleetgate.view', ${JSON.stringify(JSON.stringify({ center: sc.center, zoom: sc.zoom }))})`)
     await page.reload()
@@ -114,6 +118,7 @@ try {
     const after = await page.evaluate('({ frames: window.__bench.frames, t: performance.now(), live: window.__fleetgate.live, drawn: window.__fleetgate.drawn, longtasks: window.__bench.longtasks })') as {
       frames: number, t: number, live: { positions: number, bytes: number, messages: number, parseMsMax: number, handleMsMax: number, applyMsMax: number }, drawn: { vehicles: number, markers: number, clusters: number }, longtasks: Array<[number, number]>
     }
+    await page.screenshot({ path: fileURLToPath(new URL(`map-${i + 1}.png`, resultsDir)) })
     const seconds = (after.t - before.t) / 1000
     const tasks = after.longtasks.filter(([start]) => start >= before.t).map(([, d]) => d)
     results.push({
@@ -158,8 +163,7 @@ try {
   }
   const out = JSON.stringify(report, null, 2)
   console.log(out)
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
-  writeFileSync(new URL(`./results/map-${Date.now()}.json`, import.meta.url), out + '\n')
+  writeFileSync(new URL(`map-${Date.now()}.json`, resultsDir), out + '\n')
 } finally {
   clearTimeout(deadline)
   await stop()

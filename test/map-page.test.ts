@@ -8,7 +8,9 @@ import { createServer, type Server } from 'node:http'
 import { mkdirSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import mqtt from 'mqtt'
 import { startQuestDbForTest, startStack, issueTokens, pollUntil } from './helper.js'
+import { vehicleTopic } from '../schemas/topics.js'
 import { chromiumAvailable, launchChromium, recordConsole, hook, waitFor, type ConsoleLog } from './browser.js'
 import { simulate, vehicleIds } from '../simulator/src/simulate.js'
 
@@ -109,6 +111,20 @@ t.test('the map page in headless Chromium', { skip: chromiumAvailable() || proce
     await page.screenshot({ path: ARTIFACTS + '1-fleet.png' })
   })
 
+  await t.test('an alert event turns a vehicle red', async t => {
+    const id = 'map-alert'
+    const token = issueTokens(stack.config.DATA_DIR, [id]).get(id)
+    const client = await mqtt.connectAsync(stack.mqttUrl, { clientId: id, username: id, password: token, protocolVersion: 4 })
+    t.teardown(() => client.endAsync(true))
+    const ts = new Date().toISOString()
+    await client.publishAsync(vehicleTopic(id, 'telemetry'), JSON.stringify({ ts, lat: -26.1, lon: 28.0, speed_kmh: 0, heading_deg: 90 }), { qos: 1 })
+    await waitFor(page, `$.positions.some(p => p.vehicle_id === '${id}')`)
+    t.equal(await page.textContent('#n-alerting'), '0', 'no alert before the event')
+    await client.publishAsync(vehicleTopic(id, 'events'), JSON.stringify({ ts, type: 'panic', lat: -26.1, lon: 28.0 }), { qos: 1 })
+    await page.waitForFunction('document.getElementById("n-alerting").textContent === "1"', undefined, { timeout: 10000 })
+    t.pass('the alerting count shows it')
+  })
+
   await t.test('a viewport change narrows the subscription', async t => {
     // the subscribe the page sent on its socket (recorded by the live worker as it sends it)
     const wide = (await hook<{ bbox?: BBox }>(page, 'lastSubscribe')).bbox
@@ -127,7 +143,7 @@ t.test('the map page in headless Chromium', { skip: chromiumAvailable() || proce
     const since = await hook<{ positions: number, outside: number, vehicles: number }>(page, 'live.sinceSubscribe')
     t.ok(since.positions > 0, `positions still arrive (${since.positions})`)
     t.equal(since.outside, 0, 'none of them outside the new bbox')
-    t.ok(since.vehicles < VEHICLES, `fewer vehicles on the wire (${since.vehicles} of ${VEHICLES})`)
+    t.ok(since.vehicles < VEHICLES, `fewer vehicles on the wire (${since.vehicles} of ${VEHICLES + 1})`)
     await page.screenshot({ path: ARTIFACTS + '2-zoomed.png' })
   })
 

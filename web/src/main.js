@@ -65,6 +65,7 @@ async function main () {
     onBatch: (kind, ids, num, full) => {
       fleet.applyColumns(ids, num)
       if (full) fleet.upsert([full])
+      if (kind === 'snapshot') stats.renderCounts()
     },
     onFull: (p) => { fleet.upsert([p]); view.renderLatest() },
     onEvent: (e) => fleet.event(e),
@@ -94,6 +95,7 @@ async function main () {
       const body = await api('/api/v1/vehicles')
       const positions = body.vehicles.map(v => v.position).filter(Boolean)
       fleet.upsert(positions)
+      stats.renderCounts()
       if (firstSeed && positions.length > 0) {
         firstSeed = false
         map.fitBounds(L.latLngBounds(positions.map(p => [p.lat, p.lon])), { padding: [30, 30], maxZoom: 15 })

@@ -33,6 +33,7 @@ const listeners = new Set()
 /** Called with no argument when a request was refused for want of a (valid) key. */
 export function onUnauthorized (fn) { listeners.add(fn) }
 
+/** @param {string} path @param {{ signal?: AbortSignal }} [opts] */
 export async function api (path, { signal } = {}) {
   const headers = { accept: 'application/json' }
   const key = getKey()

@@ -24,10 +24,11 @@ export function stateOf (v, now) {
 }
 
 export class FleetLayer {
+  /** @param {any} map a Leaflet map @param {{ onSelect?: (id: string) => void }} [opts] */
   constructor (map, { onSelect } = {}) {
     this.map = map
     this.onSelect = onSelect ?? (() => {})
-    /** @type {Map<string, {id: string, tsMs: number, lat: number, lon: number, mx: number, my: number, speed: number, heading: number, temp: number, alertUntil: number, p: object|null}>} */
+    /** @type {Map<string, {id: string, tsMs: number, lat: number, lon: number, mx: number, my: number, speed: number, heading: number, temp: number, alertUntil: number, p: any, pTsMs: number, lastAlert?: any}>} */
     this.vehicles = new Map()
     this.selected = null
     this.raf = 0

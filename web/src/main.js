@@ -9,6 +9,7 @@ import { Graticule } from './graticule.js'
 import { VehicleView } from './vehicle-view.js'
 import { StatsPanel, RejectionsView } from './side-panel.js'
 
+/** @type {(id: string) => any} the page's own elements, by id (index.html) */
 const $ = (id) => document.getElementById(id)
 const VIEW_KEY = 'fleetgate.view'
 const SEED_EVERY_MS = 60000
@@ -138,7 +139,7 @@ async function main () {
     if (found.length === 0) hits.textContent = `no vehicle matches “${text.trim()}”`
     return found
   }
-  $('search-input').addEventListener('input', (e) => { showHits(e.target.value) })
+  $('search-input').addEventListener('input', () => { showHits($('search-input').value) })
   $('search').addEventListener('submit', (e) => {
     e.preventDefault()
     const text = $('search-input').value.trim()
@@ -148,12 +149,12 @@ async function main () {
   })
 
   function showTab (name) {
-    for (const b of document.querySelectorAll('#tabs button')) b.classList.toggle('active', b.dataset.tab === name)
+    for (const b of /** @type {NodeListOf<HTMLButtonElement>} */ (document.querySelectorAll('#tabs button'))) b.classList.toggle('active', b.dataset.tab === name)
     $('tab-vehicle').hidden = name !== 'vehicle'
     $('tab-rejections').hidden = name !== 'rejections'
     rejections.show(name === 'rejections')
   }
-  for (const b of document.querySelectorAll('#tabs button')) b.addEventListener('click', () => showTab(b.dataset.tab))
+  for (const b of /** @type {NodeListOf<HTMLButtonElement>} */ (document.querySelectorAll('#tabs button'))) b.addEventListener('click', () => showTab(b.dataset.tab))
 
   // API key: asked for when the api refuses; kept in sessionStorage, or localStorage on request
   const dialog = $('key-dialog')
@@ -170,18 +171,20 @@ async function main () {
   })
 
   // a read-only view for tests and benchmarks; no handle that changes anything
-  window.__fleetgate = Object.freeze({
-    get ready () { return true },
-    get baseMap () { return state.baseMap },
-    get markerCount () { return fleet.drawn.vehicles },
-    get drawn () { return { ...fleet.drawn } },
-    get vehicleCount () { return fleet.vehicles.size },
-    get positions () { return [...fleet.vehicles.values()].map(v => ({ vehicle_id: v.id, ts: new Date(v.tsMs).toISOString(), lat: v.lat, lon: v.lon })) },
-    get lastSubscribe () { return live.lastSubscribe && { ...live.lastSubscribe } },
-    get live () { return { ...live.stats } },
-    get view () { const b = map.getBounds(); return { zoom: map.getZoom(), bbox: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()] } },
-    get selected () { return fleet.selected },
-    get playback () { return { points: view.points.length, source: view.source, index: view.index ?? null, charts: view.charts.length, cursor: view.points.length ? view.cursor.getLatLng() : null } }
+  Object.defineProperty(window, '__fleetgate', {
+    value: Object.freeze({
+      get ready () { return true },
+      get baseMap () { return state.baseMap },
+      get markerCount () { return fleet.drawn.vehicles },
+      get drawn () { return { ...fleet.drawn } },
+      get vehicleCount () { return fleet.vehicles.size },
+      get positions () { return [...fleet.vehicles.values()].map(v => ({ vehicle_id: v.id, ts: new Date(v.tsMs).toISOString(), lat: v.lat, lon: v.lon })) },
+      get lastSubscribe () { return live.lastSubscribe && { ...live.lastSubscribe } },
+      get live () { return { ...live.stats } },
+      get view () { const b = map.getBounds(); return { zoom: map.getZoom(), bbox: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()] } },
+      get selected () { return fleet.selected },
+      get playback () { return { points: view.points.length, source: view.source, index: view.index ?? null, charts: view.charts.length, cursor: view.points.length ? view.cursor.getLatLng() : null } }
+    })
   })
 }
 

@@ -3,6 +3,7 @@
 // text (payloads, details, ids) goes in only through textContent.
 import { api, qs } from './api.js'
 
+/** @type {(id: string) => any} the page's own elements, by id (index.html) */
 const $ = (id) => document.getElementById(id)
 
 function el (tag, cls, text) {

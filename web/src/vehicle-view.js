@@ -9,6 +9,7 @@ import { stateOf } from './fleet-layer.js'
 
 export const MAX_POINTS = 1000
 const FALLBACK_PAGES = 5
+/** @type {Array<[string, string, string, number | null]>} field, label, unit, decimals (null: as text) */
 const FIELDS = [
   ['speed_kmh', 'speed', 'km/h', 1],
   ['heading_deg', 'heading', '°', 0],
@@ -20,12 +21,14 @@ const FIELDS = [
   ['odometer_km', 'odometer', 'km', 1],
   ['alt_m', 'altitude', 'm', 0]
 ]
+/** @type {Array<[string, string, string]>} field, label, colour */
 const CHARTS = [
   ['speed_kmh', 'speed km/h', '#1a9850'],
   ['fuel_pct', 'fuel %', '#3b6fb6'],
   ['engine_temp_c', 'engine °C', '#d7301f']
 ]
 
+/** @type {(id: string) => any} the page's own elements, by id (index.html) */
 const $ = (id) => document.getElementById(id)
 
 function ago (ms) {

@@ -77,7 +77,7 @@ t.test('the map page in headless Chromium', { skip: chromiumAvailable() || proce
     const config = await (await get('/map-config.json')).json() as { tile_url: string, endpoints: Record<string, boolean> }
     t.equal(config.tile_url, tiles.url)
     t.same(Object.keys(config.endpoints).sort(), ['rejections', 'stats', 'track'], 'tells which optional endpoints exist')
-    t.equal((await get('/test/map-page.test.ts')).status, 404, 'nothing outside the page')
+    for (const path of ['/tsconfig.json', '/test/artifacts/1-fleet.png', '/../package.json']) t.equal((await get(path)).status, 404, `nothing but the page: ${path}`)
     const missing = await get('/api/v1/nope')
     t.equal(missing.status, 404)
     t.match(missing.headers.get('content-type'), /problem\+json/, 'unknown api paths still answer problem+json')

@@ -15,6 +15,7 @@ export interface WebOptions {
 }
 
 export const WEB_DIR = fileURLToPath(new URL('../../../web/', import.meta.url))
+const PAGE_FILES = /^\/(|index\.html|app\.css|src\/[a-z0-9-]+\.js)$/
 
 const require = createRequire(import.meta.url)
 function distOf (pkg: string): string {
@@ -28,7 +29,8 @@ export default fp<WebOptions>(async function web (fastify, opts) {
     root: WEB_DIR,
     prefix: '/',
     wildcard: false,
-    allowedPath: (path) => !path.startsWith('/test/'),
+    // the page and nothing else of web/ (not its tests, artifacts or tsconfig)
+    allowedPath: (path) => PAGE_FILES.test(path),
     cacheControl: true,
     maxAge: 0
   })

@@ -1,10 +1,16 @@
 import neostandard from 'neostandard'
+import globals from 'globals'
 
 export default [
   ...neostandard({
     ts: true,
     ignores: ['node_modules/**', '.cache/**', 'data/**', 'schemas/types.ts', 'web/vendor/**']
   }),
+  {
+    // the map page: plain ES modules that run in the browser
+    files: ['web/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } }
+  },
   {
     rules: {
       // `void promise` marks a deliberately unawaited promise

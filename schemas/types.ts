@@ -224,6 +224,14 @@ export interface Config {
    * A vehicle that never sent a status message counts as online when its latest reading is at most this many seconds old.
    */
   ONLINE_WINDOW_S: number
+  /**
+   * Raster tile URL template of the map page's base map ({z}/{x}/{y}, optional {s}); none: no tiles, a plain background with a graticule. The browser fetches tiles itself; when they fail the page switches to the graticule.
+   */
+  MAP_TILE_URL: string
+  /**
+   * Attribution shown under the base map (HTML is escaped).
+   */
+  MAP_TILE_ATTRIBUTION: string
   [k: string]: unknown
 }
 

@@ -21,6 +21,7 @@ import events from './routes/events.js'
 import positions from './routes/positions.js'
 import stats from './routes/stats.js'
 import rejections from './routes/rejections.js'
+import web, { type WebOptions } from './plugins/web.js'
 import { isReady } from '../../scripts/questdb.js'
 
 export interface AppOptions {
@@ -47,6 +48,8 @@ export interface AppOptions {
   metrics?: ApiMetrics
   /** Registries served on /metrics beside the api's own (in one process: the gateway's). */
   registries?: Registry[]
+  /** The map page at / (tile server and attribution); without it the page uses the graticule. */
+  map?: WebOptions
 }
 
 // A same-origin map page draws on canvas (data: and blob: images, workers from
@@ -127,6 +130,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await v1.register(stats, { onlineWindowS })
     await v1.register(rejections)
   }, { prefix: '/api/v1' })
+  await fastify.register(web, opts.map ?? { tileUrl: 'none', tileAttribution: '' })
 }
 
 export default app

@@ -101,7 +101,8 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
     metrics: createApiMetrics({ defaults: true }),
     registries: [...(deps.registries ?? []), ...(own ? [own.registry] : [])],
-    ...(deps.liveFeed ? { liveFeed: deps.liveFeed } : {})
+    ...(deps.liveFeed ? { liveFeed: deps.liveFeed } : {}),
+    map: { tileUrl: config.MAP_TILE_URL, tileAttribution: config.MAP_TILE_ATTRIBUTION }
   })
   let url: string
   try {

@@ -82,8 +82,21 @@ t.test('api', async t => {
     }
   })
 
+  t.test('the live feed takes the same API keys', async t => {
+    const url = s.httpUrl.replace(/^http/, 'ws') + '/api/v1/live'
+    const status = (ws: WebSocket): Promise<number> => new Promise(resolve => {
+      ws.once('open', () => { ws.close(); resolve(101) })
+      ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0) })
+      ws.once('error', () => {})
+    })
+    t.equal(await status(new WebSocket(url)), 401, 'no key: 401 before the upgrade')
+    t.equal(await status(new WebSocket(url, { headers: { authorization: 'Bearer fgk_not-a-key' } })), 401, 'unknown key: 401')
+    t.equal(await status(new WebSocket(url, ['fleetgate.v1', `bearer.${s.keys.read}`])), 101, 'a read key in the subprotocol')
+    t.equal(await status(new WebSocket(url, { headers: { authorization: `Bearer ${s.keys.read}` } })), 101, 'a read key in the header')
+  })
+
   t.test('metrics: api and gateway in one Prometheus text', async t => {
-    const ws = new WebSocket(s.httpUrl.replace(/^http/, 'ws') + '/api/v1/live')
+    const ws = new WebSocket(s.httpUrl.replace(/^http/, 'ws') + '/api/v1/live', { headers: { authorization: `Bearer ${s.keys.read}` } })
     await new Promise(resolve => ws.once('open', resolve))
     t.teardown(() => ws.close())
     await publish(t, s, 'app-2', 'telemetry', [JSON.stringify({ ts: now, lat: 2, lon: 2 }), 'not json'])

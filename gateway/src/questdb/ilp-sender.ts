@@ -126,7 +126,8 @@ export function createIlpSender (opts: IlpSenderOptions): IlpSender {
           } catch (err) {
             if (stop()) throw new IlpGiveUpError(`gave up: ${(err as Error).message}`)
             log.warn({ err, retryInMs: backoff }, 'questdb write failed')
-            await new Promise(resolve => setTimeout(resolve, backoff))
+            // unref: a retrying sender alone does not keep a process alive
+            await new Promise(resolve => setTimeout(resolve, backoff).unref())
             backoff = Math.min(backoff * 2, maxMs)
             if (stop()) throw new IlpGiveUpError(`gave up: ${(err as Error).message}`)
           }

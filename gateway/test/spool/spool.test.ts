@@ -3,6 +3,8 @@
 import t, { type Test } from 'tap'
 import { createServer, type Server } from 'node:http'
 import { appendFileSync, readdirSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { openSpool } from '../../src/spool/spool.js'
 import { createIlpSender } from '../../src/questdb/ilp-sender.js'
@@ -76,13 +78,21 @@ t.test('QuestDB down: appends stay durable, nothing is lost, the backlog drains 
   await spool.close(5000)
 })
 
-t.test('a crash leaves the unconfirmed tail, which the next open replays; a torn record is cut', async t => {
+t.test('a crash (kill -9) leaves the unconfirmed tail, which the next open replays; a torn record is cut', async t => {
   const fake = await fakeQuestDb(t)
   const dir = tempDir(t)
   fake.mode = 'down'
-  const first = await spoolFor(dir, fake.url, { segmentBytes: 2048 })
-  for (let i = 0; i < 300; i++) await first.append(line(i))
-  // no close(): as after kill -9. Then a half-written record at the tail.
+  // the first spool lives in a child process that is killed with SIGKILL
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./spool-crash-helper.ts', import.meta.url)), dir, fake.url, '300'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('appended')) resolve() })
+    child.once('exit', code => reject(new Error(`child exited with ${code}`)))
+  })
+  const exited = new Promise(resolve => child.once('exit', resolve))
+  child.kill('SIGKILL')
+  await exited
+  // and a half-written record at the tail, as a crash in the middle of a write leaves
   const segs = readdirSync(dir).filter(n => n.startsWith('seg-')).sort()
   appendFileSync(join(dir, segs[segs.length - 1] as string), Buffer.from([200, 0, 0, 0, 1, 2, 3, 4, 65, 66]))
   fake.mode = 'ok'

@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { startQuestDbForTest, startStack } from '../test/helper.js'
-import { launchChromium, chromiumAvailable, CHROMIUM } from '../test/browser.js'
+import { launchChromium, chromiumAvailable, waitForExpression, CHROMIUM } from '../test/browser.js'
 import { createVehicle, networkForSeed, step, type VehicleState } from '../simulator/src/fleet.js'
 import { vehicleIds } from '../simulator/src/simulate.js'
 
@@ -105,7 +105,7 @@ try {
     await page.goto(stack.httpUrl + '/')
     await page.evaluate(`localStorage.setItem('fleetgate.view', ${JSON.stringify(JSON.stringify({ center: sc.center, zoom: sc.zoom }))})`)
     await page.reload()
-    await page.waitForFunction('window.__fleetgate && window.__fleetgate.live.messages > 1', undefined, { timeout: 30000 })
+    await waitForExpression(page, 'window.__fleetgate && window.__fleetgate.live.messages > 1', 30000)
     await page.waitForTimeout(WARMUP_S * 1000)
     const before = await page.evaluate('({ frames: window.__bench.frames, t: performance.now(), live: window.__fleetgate.live })') as { frames: number, t: number, live: { positions: number, bytes: number, messages: number } }
     const bytes0 = wsBytes

@@ -48,7 +48,22 @@ export async function hook<T> (page: Page, expr: string): Promise<T> {
   return await page.evaluate(`window.__fleetgate && window.__fleetgate.${expr}`) as T
 }
 
+/**
+ * Polls an expression until it is truthy. Not page.waitForFunction: that one
+ * compiles its predicate inside the page, which the api's Content-Security-
+ * Policy (script-src 'self', no 'unsafe-eval') rightly refuses; page.evaluate
+ * goes through the DevTools protocol and is not subject to it.
+ */
+export async function waitForExpression<T> (page: Page, expression: string, timeout = 30000): Promise<T> {
+  const deadline = Date.now() + timeout
+  for (;;) {
+    const value = await page.evaluate(expression) as T
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${expression}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
 export async function waitFor<T> (page: Page, expr: string, timeout = 30000): Promise<T> {
-  const handle = await page.waitForFunction(`window.__fleetgate && (${expr.replace(/\$\./g, 'window.__fleetgate.')})`, undefined, { timeout, polling: 100 })
-  return await handle.jsonValue() as T
+  return await waitForExpression<T>(page, `window.__fleetgate && (${expr.replace(/\$\./g, 'window.__fleetgate.')})`, timeout)
 }

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
 import { startQuestDbForTest, startStack, issueTokens, pollUntil } from './helper.js'
 import { vehicleTopic } from '../schemas/topics.js'
-import { chromiumAvailable, launchChromium, recordConsole, hook, waitFor, type ConsoleLog } from './browser.js'
+import { chromiumAvailable, launchChromium, recordConsole, hook, waitFor, waitForExpression, type ConsoleLog } from './browser.js'
 import { simulate, vehicleIds } from '../simulator/src/simulate.js'
 
 const ARTIFACTS = fileURLToPath(new URL('../web/test/artifacts/', import.meta.url))
@@ -121,13 +121,14 @@ t.test('the map page in headless Chromium', { skip: chromiumAvailable() || proce
     await waitFor(page, `$.positions.some(p => p.vehicle_id === '${id}')`)
     t.equal(await page.textContent('#n-alerting'), '0', 'no alert before the event')
     await client.publishAsync(vehicleTopic(id, 'events'), JSON.stringify({ ts, type: 'panic', lat: -26.1, lon: 28.0 }), { qos: 1 })
-    await page.waitForFunction('document.getElementById("n-alerting").textContent === "1"', undefined, { timeout: 10000 })
+    await waitForExpression(page, 'document.getElementById("n-alerting").textContent === "1"', 10000)
     t.pass('the alerting count shows it')
   })
 
   await t.test('a viewport change narrows the subscription', async t => {
     // the subscribe the page sent on its socket (recorded by the live worker as it sends it)
     const wide = (await hook<{ bbox?: BBox }>(page, 'lastSubscribe')).bbox
+    const wideZoom = await hook<number>(page, 'view.zoom')
     const target = ids[3] as string
     await page.fill('#search-input', target)
     await page.press('#search-input', 'Enter')
@@ -135,7 +136,11 @@ t.test('the map page in headless Chromium', { skip: chromiumAvailable() || proce
     await waitFor(page, '$.lastSubscribe.bbox && $.lastSubscribe.bbox[2] - $.lastSubscribe.bbox[0] < 0.1', 5000)
     const narrow = (await hook<{ bbox: BBox }>(page, 'lastSubscribe')).bbox
     const area = (b: BBox): number => (b[2] - b[0]) * (b[3] - b[1])
-    t.ok(!wide || area(narrow) < area(wide) / 100, `bbox narrowed: ${JSON.stringify(wide)} -> ${JSON.stringify(narrow)}`)
+    const narrowZoom = await hook<number>(page, 'view.zoom')
+    t.ok(narrowZoom - wideZoom >= 2, `zoomed in from ${wideZoom} to ${narrowZoom}`)
+    // each zoom level halves the box's width and height: a quarter of the area
+    const factor = 4 ** (narrowZoom - wideZoom)
+    t.ok(!wide || area(narrow) <= area(wide) / factor * 1.25, `bbox narrowed by the zoom (x${factor}): ${JSON.stringify(wide)} -> ${JSON.stringify(narrow)}`)
     const here = (await hook<Pos[]>(page, 'positions')).find(p => p.vehicle_id === target)
     t.ok(here && inBox(here, narrow), 'the new bbox holds the vehicle it was centred on')
     t.equal(await hook(page, 'selected'), target, 'search selects the vehicle')
@@ -152,7 +157,7 @@ t.test('the map page in headless Chromium', { skip: chromiumAvailable() || proce
     await page.press('#search-input', 'Enter')
     await page.waitForSelector('#vehicle:not([hidden])')
     t.equal(await page.textContent('#v-id'), first)
-    await page.waitForFunction('/fuel/.test(document.getElementById("v-values").textContent)', undefined, { timeout: 5000 })
+    await waitForExpression(page, '/fuel/.test(document.getElementById("v-values").textContent)', 5000)
     t.match(await page.textContent('#v-values') ?? '', /last seen.*speed.*km\/h.*fuel.*%.*engine temp.*°C/s, 'latest values of the vehicle')
     await page.selectOption('#pb-range', '900')
     await page.click('#pb-load')
@@ -176,7 +181,7 @@ t.test('the map page in headless Chromium', { skip: chromiumAvailable() || proce
 
   await t.test('rejections view', async t => {
     await page.click('#tabs button[data-tab=rejections]')
-    await page.waitForFunction('document.getElementById("rej-note").textContent !== ""', undefined, { timeout: 10000 })
+    await waitForExpression(page, 'document.getElementById("rej-note").textContent !== ""', 10000)
     const note = await page.textContent('#rej-note') ?? ''
     // until the api has GET /rejections the view says so; afterwards it lists them
     t.match(note, /not available on this server|latest|No rejected payloads/, `says: ${note}`)

@@ -53,19 +53,28 @@ export interface AppOptions {
 }
 
 // A same-origin map page draws on canvas (data: and blob: images, workers from
-// blob:) and talks to the live feed on the same origin; nothing else is allowed.
-export const CSP_DIRECTIVES = {
-  defaultSrc: ["'self'"],
-  scriptSrc: ["'self'"],
-  styleSrc: ["'self'", "'unsafe-inline'"],
-  imgSrc: ["'self'", 'data:', 'blob:'],
-  connectSrc: ["'self'"],
-  workerSrc: ["'self'", 'blob:'],
-  fontSrc: ["'self'", 'data:'],
-  objectSrc: ["'none'"],
-  frameAncestors: ["'none'"],
-  baseUri: ["'self'"],
-  formAction: ["'self'"]
+// blob:) and talks to the live feed on the same origin; its base-map tiles
+// come from the configured tile server. Nothing else is allowed.
+export function cspDirectives (tileUrl?: string): Record<string, string[]> {
+  const img = ["'self'", 'data:', 'blob:']
+  if (tileUrl && tileUrl !== 'none') {
+    // {s} subdomains (a.tile..., b.tile...) become a host wildcard
+    const m = /^(https?):\/\/([^/]+)/.exec(tileUrl)
+    if (m) img.push(`${m[1] as string}://${(m[2] as string).replace(/\{s\}/g, '*')}`)
+  }
+  return {
+    defaultSrc: ["'self'"],
+    scriptSrc: ["'self'"],
+    styleSrc: ["'self'", "'unsafe-inline'"],
+    imgSrc: img,
+    connectSrc: ["'self'"],
+    workerSrc: ["'self'", 'blob:'],
+    fontSrc: ["'self'", 'data:'],
+    objectSrc: ["'none'"],
+    frameAncestors: ["'none'"],
+    baseUri: ["'self'"],
+    formAction: ["'self'"]
+  }
 }
 
 /** A url fit for a log line: query tokens (the live feed accepts one) are redacted. */
@@ -82,7 +91,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   fastify.addHook('onResponse', async (request, reply) => {
     request.log.info({ method: request.method, route: request.routeOptions.url, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, key: request.apiKey?.id }, 'request completed')
   })
-  await fastify.register(helmet, { contentSecurityPolicy: { directives: CSP_DIRECTIVES } })
+  await fastify.register(helmet, { contentSecurityPolicy: { directives: cspDirectives(opts.map?.tileUrl) } })
   if (opts.corsOrigins) {
     const list = opts.corsOrigins.split(',').map(s => s.trim()).filter(Boolean)
     await fastify.register(cors, { origin: list.includes('*') ? true : list, allowedHeaders: ['authorization', 'content-type', 'x-request-id'], exposedHeaders: ['retry-after', 'x-request-id'], maxAge: 600 })

@@ -77,6 +77,8 @@ export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string
       QUESTDB_HTTP_URL: db.httpUrl,
       QUESTDB_PG_URL: db.pgUrl,
       LOG_LEVEL: 'info',
+      // the benchmarks' own WebSocket and HTTP probes measure latency, not auth
+      API_AUTH: 'off',
       ...env
     },
     stdio: ['ignore', 'pipe', 'inherit']

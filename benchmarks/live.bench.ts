@@ -91,7 +91,7 @@ async function main (): Promise<void> {
     const vehicles = ids.map((id): [string, string] => [id, issueToken(config.DATA_DIR, id)])
     gw = await buildGateway(config, { log, questdbHttpUrl: db.httpUrl })
 
-    api = forkChild('./live-api-process.ts', { ...process.env, QUESTDB_HTTP_URL: db.httpUrl, QUESTDB_PG_URL: db.pgUrl, HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', DATA_DIR: config.DATA_DIR, GATEWAY_MQTT_URL: gw.addresses.mqtt, INTERNAL_TOKEN: gw.internalToken, LOG_LEVEL: 'warn', BENCH_SOURCE: DIRECT ? 'direct' : 'broker' })
+    api = forkChild('./live-api-process.ts', { ...process.env, QUESTDB_HTTP_URL: db.httpUrl, QUESTDB_PG_URL: db.pgUrl, HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', DATA_DIR: config.DATA_DIR, GATEWAY_MQTT_URL: gw.addresses.mqtt, INTERNAL_TOKEN: gw.internalToken, LOG_LEVEL: 'warn', API_AUTH: 'off', BENCH_SOURCE: DIRECT ? 'direct' : 'broker' })
     const apiUrl = (await api.ask<{ url: string }>('', 'ready')).url
     const apiChild = api
     const stats = async (): Promise<ApiStats> => await apiChild.ask<ApiStats>('stats', 'stats')

@@ -35,20 +35,6 @@ export function vehicleSubtree (vehicleId: string): string {
 // The gateway republishes accepted data here for api processes that run apart
 // from it; `$` topics are never matched by a vehicle's `#` wildcard [MQTT-4.7.2-1].
 export const LIVE_TOPIC_FILTER = '$fleet/live/#'
-export type LiveKind = 'telemetry' | 'events' | 'status'
-
-export function liveTopic (vehicleId: string, kind: LiveKind): string {
-  return `$fleet/live/${vehicleId}/${kind}`
-}
-
-export function parseLiveTopic (topic: string): ParsedTopic | null {
-  const parts = topic.split('/')
-  if (parts.length !== 4 || parts[0] !== '$fleet' || parts[1] !== 'live') return null
-  const vehicleId = parts[2] as string
-  const kind = parts[3] as string
-  if (!isVehicleId(vehicleId) || !KINDS.has(kind)) return null
-  return { vehicleId, kind: kind as TopicKind }
-}
 
 /**
  * What the gateway republishes: every live message of one event-loop turn in

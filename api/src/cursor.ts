@@ -4,6 +4,7 @@
 // tie-breaker is a vehicle id or an event type; both match VEHICLE_ID_PATTERN.
 import { VEHICLE_ID_PATTERN } from '../../schemas/topics.js'
 import { ApiError } from './plugins/errors.js'
+import { microsToIso } from '../../gateway/src/ingest/timestamps.js'
 
 const VERSION = 1
 
@@ -21,4 +22,16 @@ export function decodeCursor (cursor: string): { tsUs: number, tie: string | und
   if (typeof tsUs !== 'number' || !Number.isSafeInteger(tsUs) || tsUs < 0) throw bad()
   if (tie !== undefined && (typeof tie !== 'string' || !VEHICLE_ID_PATTERN.test(tie))) throw bad()
   return { tsUs, tie: tie as string | undefined }
+}
+
+/**
+ * The SQL condition that resumes strictly after a cursor's key (ts, then the
+ * tie column), its values appended to params as bind parameters. tieColumn is
+ * a fixed column name from the caller, never input.
+ */
+export function afterCursor (cursor: string, tieColumn: string, params: unknown[]): string {
+  const c = decodeCursor(cursor)
+  params.push(microsToIso(c.tsUs), c.tie ?? '')
+  const ts = `$${params.length - 1}`
+  return `(ts > ${ts} OR (ts = ${ts} AND ${tieColumn} > $${params.length}))`
 }

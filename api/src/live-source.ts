@@ -6,7 +6,7 @@ import mqtt from 'mqtt'
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
-import { INTERNAL_CLIENT_PREFIX, INTERNAL_USERNAME, LIVE_TOPIC_FILTER, LIVE_BATCH_TOPIC, parseLiveTopic, isVehicleId } from '../../schemas/topics.js'
+import { INTERNAL_CLIENT_PREFIX, INTERNAL_USERNAME, LIVE_TOPIC_FILTER, LIVE_BATCH_TOPIC, isVehicleId } from '../../schemas/topics.js'
 import type { LiveMessage, LiveSource } from '../../schemas/live.js'
 
 const KINDS: ReadonlySet<string> = new Set(['telemetry', 'events', 'status'])
@@ -28,21 +28,12 @@ export function createMqttLiveSource (url: string, token: string, log: Logger): 
   })
   client.on('error', err => log.warn({ err }, 'live stream error'))
   client.on('message', (topic, payload) => {
-    if (topic === LIVE_BATCH_TOPIC) {
-      let batch: unknown
-      try { batch = JSON.parse(payload.toString()) } catch (err) { log.warn({ err, topic }, 'bad live message'); return }
-      if (!Array.isArray(batch)) return
-      for (const m of batch as Array<Partial<LiveMessage>>) {
-        if (KINDS.has(m.kind as string) && isVehicleId(m.vehicleId) && Array.isArray(m.items)) ee.emit('msg', m as LiveMessage)
-      }
-      return
-    }
-    const t = parseLiveTopic(topic)
-    if (!t) return
-    try {
-      ee.emit('msg', { kind: t.kind, vehicleId: t.vehicleId, items: JSON.parse(payload.toString()) } as LiveMessage)
-    } catch (err) {
-      log.warn({ err, topic }, 'bad live message')
+    if (topic !== LIVE_BATCH_TOPIC) return
+    let batch: unknown
+    try { batch = JSON.parse(payload.toString()) } catch (err) { log.warn({ err, topic }, 'bad live message'); return }
+    if (!Array.isArray(batch)) return
+    for (const m of batch as Array<Partial<LiveMessage>>) {
+      if (KINDS.has(m.kind as string) && isVehicleId(m.vehicleId) && Array.isArray(m.items)) ee.emit('msg', m as LiveMessage)
     }
   })
   return {

@@ -3,9 +3,8 @@
 // | code                    | when                                                  |
 // | ----------------------- | ----------------------------------------------------- |
 // | GW_ERR_SHUTTING_DOWN    | a publish arrived after SIGTERM; not acknowledged      |
-// | GW_ERR_ILP_REJECTED     | QuestDB refused ILP lines with a 4xx (see ilp-writer)  |
 // | GW_ERR_SPOOL_CLOSED     | the spool was closed before a write became durable     |
-export type GatewayErrorCode = 'GW_ERR_SHUTTING_DOWN' | 'GW_ERR_ILP_REJECTED' | 'GW_ERR_SPOOL_CLOSED'
+export type GatewayErrorCode = 'GW_ERR_SHUTTING_DOWN' | 'GW_ERR_SPOOL_CLOSED'
 
 export class GatewayError extends Error {
   constructor (public readonly code: GatewayErrorCode, message: string) {

@@ -5,7 +5,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
 import type { EventList, EventsQuery, StoredEvent } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
-import { decodeCursor, encodeCursor } from '../cursor.js'
+import { afterCursor, encodeCursor } from '../cursor.js'
 import { parseRange } from '../time-range.js'
 import { errorResponses, idParams } from './route-schemas.js'
 
@@ -32,11 +32,7 @@ const events: FastifyPluginAsync = async (fastify) => {
     // fixed fragments only; every value is a bind parameter
     let where = 'vehicle_id = $1 AND ts >= $2 AND ts < $3'
     if (q.type) { params.push(q.type); where += ` AND type = $${params.length}` }
-    if (q.cursor) {
-      const c = decodeCursor(q.cursor)
-      params.push(microsToIso(c.tsUs), c.tie ?? '')
-      where += ` AND (ts > $${params.length - 1} OR (ts = $${params.length - 1} AND type > $${params.length}))`
-    }
+    if (q.cursor) where += ` AND ${afterCursor(q.cursor, 'type', params)}`
     params.push(q.limit)
     const sql = `SELECT cast(ts AS long) ts_us, type, lat, lon, data, cast(received_at AS long) received_us FROM events WHERE ${where} ORDER BY ts, type LIMIT $${params.length}`
     const { rows } = await fastify.questdb.query(sql, params)

@@ -4,7 +4,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
 import type { RejectionList, RejectionsQuery } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
-import { decodeCursor, encodeCursor } from '../cursor.js'
+import { afterCursor, encodeCursor } from '../cursor.js'
 import { parseRange } from '../time-range.js'
 import { errorResponses } from './route-schemas.js'
 
@@ -30,11 +30,7 @@ const rejections: FastifyPluginAsync = async (fastify) => {
     let where = 'ts >= $1 AND ts < $2'
     if (q.vehicle_id) { params.push(q.vehicle_id); where += ` AND vehicle_id = $${params.length}` }
     if (q.reason) { params.push(q.reason); where += ` AND reason = $${params.length}` }
-    if (q.cursor) {
-      const c = decodeCursor(q.cursor)
-      params.push(microsToIso(c.tsUs), c.tie ?? '')
-      where += ` AND (ts > $${params.length - 1} OR (ts = $${params.length - 1} AND vehicle_id > $${params.length}))`
-    }
+    if (q.cursor) where += ` AND ${afterCursor(q.cursor, 'vehicle_id', params)}`
     params.push(q.limit)
     const sql = `SELECT cast(ts AS long) ts_us, vehicle_id, topic, reason, detail, payload FROM rejections WHERE ${where} ORDER BY ts, vehicle_id LIMIT $${params.length}`
     const { rows } = await fastify.questdb.query(sql, params)

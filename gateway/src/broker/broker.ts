@@ -72,6 +72,13 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
   let inflight = 0
   let internalClients = 0
   const limiter = createRateLimiter(opts.rateLimit)
+  async function throttle (vehicleId: string, rows: Rows): Promise<void> {
+    const wait = limiter.take(vehicleId, rows.readings.length + rows.events.length)
+    if (wait > 0) {
+      metrics.throttled.inc()
+      await new Promise(resolve => setTimeout(resolve, wait))
+    }
+  }
   const servers: Array<NetServer | HttpServer> = []
   const wsServers: WebSocketServer[] = []
 
@@ -149,13 +156,9 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
         work = pipeline.quarantine(toRows.reject(client.id, packet.topic.slice(0, 512), 'id_mismatch',
           `vehicle ${client.id} may publish only under ${vehicleSubtree(client.id)}`, payload))
       } else {
-        work = pipeline.ingest(t.vehicleId, t.kind, packet.topic, payload).then(async (rows: Rows) => {
-          const wait = limiter.take(client.id, rows.readings.length + rows.events.length)
-          if (wait > 0) {
-            metrics.throttled.inc()
-            await new Promise(resolve => setTimeout(resolve, wait))
-          }
-        })
+        work = pipeline.ingest(t.vehicleId, t.kind, packet.topic, payload)
+        // without a limit, no extra step per publish
+        if (opts.rateLimit > 0) work = (work as Promise<Rows>).then(rows => throttle(client.id, rows))
       }
       const finish = (err?: unknown): void => {
         inflight--

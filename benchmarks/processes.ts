@@ -62,9 +62,9 @@ export async function watchProcess<T> (pid: number, fn: () => Promise<T>): Promi
 export interface GatewayChild { pid: number, mqttUrl: string, httpUrl: string, dataDir: string, pgUrl: string, stop: () => Promise<void> }
 
 /** `fleetgate start` (gateway + api) on free loopback ports against the given QuestDB. */
-export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string, pgUrl: string }, env: Record<string, string> = {}): Promise<GatewayChild> {
+export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string, pgUrl: string }, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<GatewayChild> {
   const dataDir = tempDir(cleanup, 'fleetgate-bench-gw-')
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/cli.ts', 'start'], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'bin/cli.ts', 'start'], {
     cwd: new URL('..', import.meta.url).pathname,
     env: {
       ...process.env,

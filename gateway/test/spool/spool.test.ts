@@ -78,6 +78,27 @@ t.test('QuestDB down: appends stay durable, nothing is lost, the backlog drains 
   await spool.close(5000)
 })
 
+t.test('confirmations asked for late and out of order still resolve, each only once QuestDB has its record', async t => {
+  const fake = await fakeQuestDb(t)
+  fake.mode = 'down'
+  const spool = await spoolFor(tempDir(t), fake.url)
+  const receipts = await Promise.all(Array.from({ length: 300 }, (_, i) => spool.append(line(i))))
+  t.ok(receipts.every((r, i) => i === 0 || r.lsn > (receipts[i - 1] as typeof r).lsn), 'lsn grows with append order')
+  let settled = 0
+  // asked for in reverse order, after the appends were durable
+  const confirmations = receipts.slice().reverse().map(r => r.confirmed.then(() => { settled++ }))
+  t.equal(receipts[7]?.confirmed, receipts[7]?.confirmed, 'one promise per record')
+  await until(() => fake.requests >= 2, 'failed attempts')
+  await new Promise(resolve => setTimeout(resolve, 50))
+  t.equal(settled, 0, 'nothing confirmed while QuestDB refuses')
+  fake.mode = 'ok'
+  await Promise.all(confirmations)
+  t.equal(settled, 300)
+  t.equal(new Set(fake.lines).size, 300, 'every line once')
+  await (receipts[0] as { confirmed: Promise<void> }).confirmed
+  await spool.close(5000)
+})
+
 t.test('a crash (kill -9) leaves the unconfirmed tail, which the next open replays; a torn record is cut', async t => {
   const fake = await fakeQuestDb(t)
   const dir = tempDir(t)

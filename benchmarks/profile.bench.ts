@@ -1,0 +1,74 @@
+// npm run bench -- profile [--rate 20000] [--qos 1] [--ack-mode spool] [--duration-s 15] [--cpu-prof DIR]
+// One load step against a gateway child (fleetgate start) and a managed
+// QuestDB: where the machine's CPU went (simulator, gateway, QuestDB), the
+// gateway's own view (event-loop lag, GC, time waited for durability), and a
+// --verify of the step. With --cpu-prof the gateway writes a V8 CPU profile
+// into DIR when it stops (open it in Chrome DevTools or speedscope).
+import { parseArgs } from 'node:util'
+import { execSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { verify } from '../simulator/src/verify.js'
+import { createCleanup, procStats, startBenchQuestDb, startGatewayChild, watchProcess } from './processes.js'
+import { runLoad, summary } from './load.js'
+
+const { values } = parseArgs({
+  options: {
+    rate: { type: 'string', default: '20000' },
+    qos: { type: 'string', default: '1' },
+    'ack-mode': { type: 'string', default: 'spool' },
+    'duration-s': { type: 'string', default: '15' },
+    vehicles: { type: 'string', default: '1000' },
+    window: { type: 'string', default: '16' },
+    'cpu-prof': { type: 'string' },
+    'node-args': { type: 'string', default: '' }
+  }
+})
+
+/** Busy and total jiffies of the whole machine, from /proc/stat. */
+function machineTicks (): { busy: number, all: number } {
+  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number)
+  const all = f.reduce((a, b) => a + b, 0)
+  return { busy: all - (f[3] ?? 0) - (f[4] ?? 0), all }
+}
+
+const SHOWN = /^fleetgate_(puback_wait_seconds_(sum|count)|nodejs_eventloop_lag_(p50|p99|max)_seconds|nodejs_gc_duration_seconds_(sum|count)|ilp_batches_total|ilp_flush_seconds_(sum|count)|spool_unconfirmed_bytes)/
+
+const cleanup = createCleanup()
+try {
+  const db = await startBenchQuestDb(cleanup)
+  const nodeArgs = values['node-args'].split(' ').filter(Boolean)
+  if (values['cpu-prof']) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`)
+  const gw = await startGatewayChild(cleanup, db, { ACK_MODE: values['ack-mode'] }, nodeArgs)
+  const javaPid = Number(execSync('pgrep -n java').toString().trim())
+  const q0 = procStats(javaPid).cpuS
+  const m0 = machineTicks()
+  const c0 = process.cpuUsage()
+  const t0 = performance.now()
+  const w = await watchProcess(gw.pid, () => runLoad({
+    url: gw.mqttUrl,
+    dataDir: gw.dataDir,
+    vehicles: Number(values.vehicles),
+    rate: Number(values.rate),
+    durationS: Number(values['duration-s']),
+    qos: Number(values.qos) as 0 | 1,
+    window: Number(values.window),
+    prefix: 'e2e-'
+  }))
+  const s = (performance.now() - t0) / 1000
+  const m1 = machineTicks()
+  const c1 = process.cpuUsage(c0)
+  const cpu = {
+    machineBusyPct: Math.round((m1.busy - m0.busy) / (m1.all - m0.all) * 200),
+    simulatorPct: Math.round((c1.user + c1.system) / 1e4 / s),
+    gatewayPct: w.cpuPct,
+    questdbPct: Math.round((procStats(javaPid).cpuS - q0) / s * 100),
+    gatewayRssPeakMb: w.rssPeakMb
+  }
+  const metrics = (await (await fetch(gw.httpUrl + '/metrics')).text()).split('\n').filter(l => SHOWN.test(l))
+  const v = await verify(w.result.ledger, gw.pgUrl)
+  await gw.stop()
+  console.log(JSON.stringify({ load: summary(w.result), cpu, missing: v.missing, duplicated: v.duplicated }, null, 2))
+  console.log(metrics.join('\n'))
+} finally {
+  await cleanup.run()
+}

@@ -10,7 +10,7 @@ import { verify } from '../simulator/src/verify.js'
 import { vehicleIds } from '../simulator/src/simulate.js'
 import { LatencyRecorder } from '../simulator/src/stats.js'
 import { runLoad, summary } from './load.js'
-import { procStats, startGatewayChild, watchProcess, type Cleanup, type GatewayChild } from './processes.js'
+import { procStats, startGatewayChild, waitSpoolDrained, watchProcess, type Cleanup, type GatewayChild } from './processes.js'
 
 export interface IngestOptions {
   stepS: number
@@ -31,6 +31,7 @@ async function ladder (gw: GatewayChild, o: IngestOptions, qos: 0 | 1): Promise<
   let sustained = 0
   for (let rate = o.startRate; rate <= o.maxRate; rate = Math.round(rate * o.factor)) {
     const r = await runLoad({ url: gw.mqttUrl, dataDir: gw.dataDir, vehicles: o.vehicles, rate, durationS: o.stepS, qos, window: o.window, prefix: 'e2e-' })
+    await waitSpoolDrained(gw)
     const v = await verify(r.ledger, gw.pgUrl)
     const ok = v.ok && r.unacked === 0 && r.errors === 0 && r.ackRatePerS >= 0.95 * rate
     steps.push({ targetPerS: rate, ackedPerS: r.ackRatePerS, ok, missing: v.missing, duplicated: v.duplicated, unacked: r.unacked, errors: r.errors, skipped: r.skipped, pubackP99Ms: r.pubackMs.p99 })

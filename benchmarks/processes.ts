@@ -104,6 +104,17 @@ export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string
   return { pid: child.pid as number, mqttUrl: up.mqtt, httpUrl: up.http, dataDir, pgUrl: db.pgUrl, stop }
 }
 
+/** Waits (bounded) until the gateway's spool holds nothing QuestDB has not confirmed. */
+export async function waitSpoolDrained (gw: { httpUrl: string }, timeoutMs = 180000): Promise<number> {
+  const t0 = Date.now()
+  for (;;) {
+    const text = await (await fetch(gw.httpUrl + '/metrics')).text()
+    const bytes = Number(/^fleetgate_spool_unconfirmed_bytes (\S+)/m.exec(text)?.[1] ?? NaN)
+    if (bytes === 0 || Date.now() - t0 > timeoutMs) return Date.now() - t0
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
 /** Mosquitto from the Debian package, installed if missing (needs root and apt). */
 export function ensureMosquitto (): string {
   const which = (): string => spawnSync('sh', ['-c', 'command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null'], { encoding: 'utf8' }).stdout.trim().split('\n')[0] ?? ''

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util'
 import { execSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { verify } from '../simulator/src/verify.js'
-import { createCleanup, procStats, startBenchQuestDb, startGatewayChild, watchProcess } from './processes.js'
+import { createCleanup, procStats, startBenchQuestDb, startGatewayChild, waitSpoolDrained, watchProcess } from './processes.js'
 import { runLoad, summary } from './load.js'
 
 const { values } = parseArgs({
@@ -65,9 +65,10 @@ try {
     gatewayRssPeakMb: w.rssPeakMb
   }
   const metrics = (await (await fetch(gw.httpUrl + '/metrics')).text()).split('\n').filter(l => SHOWN.test(l))
+  const drainMs = await waitSpoolDrained(gw)
   const v = await verify(w.result.ledger, gw.pgUrl)
   await gw.stop()
-  console.log(JSON.stringify({ load: summary(w.result), cpu, missing: v.missing, duplicated: v.duplicated }, null, 2))
+  console.log(JSON.stringify({ load: summary(w.result), cpu, spoolDrainedAfterMs: drainMs, missing: v.missing, duplicated: v.duplicated }, null, 2))
   console.log(metrics.join('\n'))
 } finally {
   await cleanup.run()

@@ -108,7 +108,6 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     toRows,
     live,
     metrics,
-    overloaded: () => spool.full(),
     rateLimit: config.DEVICE_RATE_LIMIT
   })
   registry.watch(vehicleId => {

@@ -38,6 +38,9 @@ function iso (ms: number): string {
   return new Date(ms).toISOString().replace('Z', '000Z')
 }
 
+/** Seconds without a new row before a QoS 0 verify stops waiting. */
+const STALL_S = 5
+
 export async function verify (ledger: Ledger, pgUrl: string, { timeoutMs = 120000 }: { timeoutMs?: number } = {}): Promise<VerifyResult> {
   const t0 = Date.now()
   // Every PUBACK the gateway sent is for data QuestDB answered 2xx to (or the
@@ -48,14 +51,19 @@ export async function verify (ledger: Ledger, pgUrl: string, { timeoutMs = 12000
   const to = iso(ledger.maxTsMs)
   if (ledger.qos === 0) {
     // QoS 0 has no PUBACK: what was written may still be on its way through
-    // the gateway. Wait until the count reaches what was sent, or stops growing.
+    // the gateway. Wait until the count reaches what was sent, or has not
+    // grown for STALL_S (one poll was too short: a gateway draining a backlog
+    // sends a batch every second or so, and the rows still in its spool were
+    // counted as missing).
     const want = [...ledger.byVehicle.values()].reduce((n, a) => n + a.length, 0)
     const deadline = Date.now() + timeoutMs
     let last = -1
+    let still = 0
     for (;;) {
       const rows = await query<{ n: string }>(pgUrl, 'SELECT count() n FROM readings WHERE ts >= $1 AND ts <= $2', [from, to])
       const n = Number(rows[0]?.n ?? 0)
-      if (n >= want || n === last || Date.now() > deadline) break
+      still = n === last ? still + 1 : 0
+      if (n >= want || still >= STALL_S || Date.now() > deadline) break
       last = n
       await new Promise(resolve => setTimeout(resolve, 1000))
       await waitWalApplied(pgUrl, timeoutMs)

@@ -11,7 +11,7 @@
 //
 // Record: u32 LE length | u32 LE crc32(payload) | payload. A torn record at
 // the tail of the last segment (crash mid-write) is cut off at open().
-import { closeSync, openSync, writeSync, existsSync, readFileSync, mkdirSync, readdirSync, statSync, renameSync, writeFileSync, unlinkSync, ftruncateSync, fsyncSync } from 'node:fs'
+import { closeSync, openSync, readSync, writeSync, existsSync, readFileSync, mkdirSync, readdirSync, statSync, renameSync, writeFileSync, unlinkSync, ftruncateSync, fsyncSync } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import { join } from 'node:path'
@@ -290,7 +290,7 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
   }
 
   // --- drain ---------------------------------------------------------------------
-  async function readBatch (): Promise<{ chunks: Buffer[], bytes: number, seq: number, endOff: number } | null> {
+  function readBatch (): { chunks: Buffer[], bytes: number, seq: number, endOff: number } | null {
     const idx = segments.findIndex(s => s.seq === readSeg)
     if (idx < 0) return null
     const seg = segments[idx] as Segment
@@ -298,35 +298,47 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
       if (seg.sealed && idx + 1 < segments.length) {
         readSeg = (segments[idx + 1] as Segment).seq
         readOff = 0
-        return await readBatch()
+        return readBatch()
       }
       return null
     }
     const want = Math.min(seg.size - readOff, Math.max(opts.maxBatchBytes, HEADER))
-    const fh = await open(seg.path, 'r')
-    try {
-      let buf = Buffer.allocUnsafe(want)
-      let { bytesRead } = await fh.read(buf, 0, want, readOff)
-      const chunks: Buffer[] = []
-      let off = 0
-      while (off + HEADER <= bytesRead) {
-        const len = buf.readUInt32LE(off)
-        if (off + HEADER + len > bytesRead) {
-          if (chunks.length > 0) break
-          // one record larger than a batch: read it whole
-          buf = Buffer.allocUnsafe(HEADER + len)
-          bytesRead = (await fh.read(buf, 0, HEADER + len, readOff)).bytesRead
-          off = 0
-          if (HEADER + len > bytesRead) return null
-        }
-        chunks.push(buf.subarray(off + HEADER, off + HEADER + len))
-        off += HEADER + len
+    // Read synchronously from a descriptor kept open: the data was written a
+    // moment ago and sits in the page cache, so this is a copy of at most
+    // maxBatchBytes. Asynchronous open/read/close cost three event-loop turns
+    // per batch, and under ingest load a turn lasts tens of milliseconds: the
+    // drain then crawled (9 batches in 15 s at 38,000 readings/s).
+    const fd = readFdFor(seg)
+    let buf = Buffer.allocUnsafe(want)
+    let bytesRead = readSync(fd, buf, 0, want, readOff)
+    const chunks: Buffer[] = []
+    let off = 0
+    while (off + HEADER <= bytesRead) {
+      const len = buf.readUInt32LE(off)
+      if (off + HEADER + len > bytesRead) {
+        if (chunks.length > 0) break
+        // one record larger than a batch: read it whole
+        buf = Buffer.allocUnsafe(HEADER + len)
+        bytesRead = readSync(fd, buf, 0, HEADER + len, readOff)
+        off = 0
+        if (HEADER + len > bytesRead) return null
       }
-      if (chunks.length === 0) return null
-      return { chunks, bytes: off, seq: seg.seq, endOff: readOff + off }
-    } finally {
-      await fh.close()
+      chunks.push(buf.subarray(off + HEADER, off + HEADER + len))
+      off += HEADER + len
     }
+    if (chunks.length === 0) return null
+    return { chunks, bytes: off, seq: seg.seq, endOff: readOff + off }
+  }
+
+  let readFd: { seq: number, fd: number } | null = null
+  function readFdFor (seg: Segment): number {
+    if (readFd?.seq === seg.seq) return readFd.fd
+    closeReadFd()
+    readFd = { seq: seg.seq, fd: openSync(seg.path, 'r') }
+    return readFd.fd
+  }
+  function closeReadFd (): void {
+    if (readFd) { try { closeSync(readFd.fd) } catch {} readFd = null }
   }
 
   function confirm (bytes: number, records: number, seq: number, endOff: number): void {
@@ -345,6 +357,7 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
       const first = segments[0] as Segment
       if (!first.sealed || (first.seq === readSeg && readOff < first.size)) break
       if (first.seq > readSeg) break
+      if (readFd?.seq === first.seq) closeReadFd()
       try { unlinkSync(first.path) } catch (err) { log.warn({ err }, 'spool: segment not deleted') }
       segments.shift()
       if (first.seq === readSeg) { readSeg = (segments[0] as Segment).seq; readOff = 0 }
@@ -369,7 +382,8 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
 
   async function drain (): Promise<void> {
     while (draining) {
-      const batch = await readBatch().catch(err => { log.error({ err }, 'spool read failed'); return null })
+      let batch: ReturnType<typeof readBatch> = null
+      try { batch = readBatch() } catch (err) { log.error({ err }, 'spool read failed') }
       if (!batch) {
         if (closed && pending.length === 0 && !flushing) break
         await new Promise<void>(resolve => { drainWake = resolve; setTimeout(resolve, 1000).unref() })
@@ -418,6 +432,7 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
       }
       await drainDone
       writeCheckpoint()
+      closeReadFd()
       for (const w of waiters.splice(0).slice(waitHead)) w.reject(new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed before questdb confirmed'))
       await writeFh.close()
       // an empty write segment is not kept

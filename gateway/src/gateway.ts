@@ -85,8 +85,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
   metrics.observeSpool(() => spool.stats())
   // ACK_MODE=spool: durable once fsynced to the spool; commit: once QuestDB has it
   const sink: DurableSink = config.ACK_MODE === 'commit'
-    ? { async write (chunk) { const { confirmed } = await spool.append(chunk); await confirmed } }
-    : { async write (chunk) { await spool.append(chunk) } }
+    ? { write: chunk => spool.append(chunk).then(r => r.confirmed) }
+    : { write: chunk => spool.append(chunk) }
 
   const toRows = createToRows(createValidators(), {
     maxPayloadBytes: config.MAX_PAYLOAD_BYTES,

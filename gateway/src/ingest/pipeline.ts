@@ -10,7 +10,7 @@ import type { IlpEncoder } from '../questdb/ilp-encoder.js'
 import type { GatewayMetrics } from '../metrics.js'
 
 export interface DurableSink {
-  write: (chunk: Buffer) => Promise<void>
+  write: (chunk: Buffer) => Promise<unknown>
 }
 
 export interface Pipeline {
@@ -47,14 +47,17 @@ export function createPipeline (deps: { toRows: ToRows, encoder: IlpEncoder, sin
   }
 
   return {
-    async ingest (vehicleId, kind, topic, payload) {
-      const rows = toRows(vehicleId, kind, topic, payload)
-      count(kind, rows)
-      const chunk = encoder.encode(rows)
-      const durable = chunk ? sink.write(chunk) : Promise.resolve()
-      publishLive(rows)
-      await durable
-      return rows
+    ingest (vehicleId, kind, topic, payload) {
+      try {
+        const rows = toRows(vehicleId, kind, topic, payload)
+        count(kind, rows)
+        const chunk = encoder.encode(rows)
+        const durable = chunk ? sink.write(chunk) : Promise.resolve()
+        publishLive(rows)
+        return durable.then(() => rows)
+      } catch (err) {
+        return Promise.reject(err)
+      }
     },
     async quarantine (row) {
       metrics.rejected.inc({ reason: row.reason })

@@ -226,8 +226,11 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
         pending = []
         const bufs: Buffer[] = []
         let bytes = 0
-        for (const p of batch) {
-          const h = Buffer.allocUnsafe(HEADER)
+        // one allocation for the group's headers
+        const headers = Buffer.allocUnsafe(HEADER * batch.length)
+        for (let i = 0; i < batch.length; i++) {
+          const p = batch[i] as PendingAppend
+          const h = headers.subarray(i * HEADER, (i + 1) * HEADER)
           h.writeUInt32LE(p.chunk.length, 0)
           h.writeUInt32LE(crc32(p.chunk), 4)
           bufs.push(h, p.chunk)
@@ -275,18 +278,24 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
     segments.push({ seq, path, size: 0, sealed: false, createdAt: Date.now() })
   }
 
-  async function append (chunk: Buffer): Promise<Receipt> {
-    if (closed) throw new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed')
+  function append (chunk: Buffer): Promise<Receipt> {
+    if (closed) return Promise.reject(new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed'))
     // backpressure: past the bound the caller waits (and with it the PUBACK)
+    if (unconfirmed + chunk.length + HEADER > opts.maxBytes && unconfirmed > 0) return appendWhenRoom(chunk)
+    unconfirmed += chunk.length + HEADER
+    // one promise per append, no async wrapper: this runs for every publish
+    const p = new Promise<Receipt>((resolve, reject) => pending.push({ chunk, resolve, reject }))
+    // the group starts once this turn's I/O callbacks have all appended
+    if (!flushing && !flushScheduled) { flushScheduled = true; setImmediate(startFlush) }
+    return p
+  }
+
+  async function appendWhenRoom (chunk: Buffer): Promise<Receipt> {
     while (unconfirmed + chunk.length + HEADER > opts.maxBytes && unconfirmed > 0) {
       await new Promise<void>(resolve => spaceWaiters.push(resolve))
       if (closed) throw new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed')
     }
-    unconfirmed += chunk.length + HEADER
-    const p = new Promise<Receipt>((resolve, reject) => pending.push({ chunk, resolve, reject }))
-    // the group starts once this turn's I/O callbacks have all appended
-    if (!flushing && !flushScheduled) { flushScheduled = true; setImmediate(startFlush) }
-    return await p
+    return await append(chunk)
   }
 
   // --- drain ---------------------------------------------------------------------

@@ -40,6 +40,44 @@ t.test('events and status', async t => {
   t.same(bad.rejections.map(r => r.reason), ['schema'])
 })
 
+// The per-second caches in timestamps.ts against plain Date.parse/toISOString.
+function referenceMicros (ts: string): number {
+  const m = /\.(\d+)/.exec(ts)
+  let extra = 0
+  let text = ts
+  if (m) {
+    const d = m[1] as string
+    extra = Number(d.slice(3, 6).padEnd(3, '0'))
+    text = ts.slice(0, m.index) + '.' + d.slice(0, 3).padEnd(3, '0') + ts.slice(m.index + m[0].length)
+  }
+  const ms = Date.parse(text)
+  return Number.isNaN(ms) ? NaN : ms * 1000 + extra
+}
+function referenceIso (us: number): string {
+  const ms = Math.floor(us / 1000)
+  return new Date(ms).toISOString().slice(0, 23) + String(us - ms * 1000).padStart(3, '0') + 'Z'
+}
+
+t.test('the fast timestamp paths agree with Date.parse and toISOString', async t => {
+  const texts = ['2026-11-21T10:15:30.123456Z', '2026-11-21T10:15:30Z', '2026-11-21T10:15:30.1Z', '2026-11-21T10:15:30.123456789Z',
+    '2026-02-30T10:15:30.1Z', '2026-02-29T10:15:30.1Z', '2024-02-29T10:15:30.1Z', '2026-11-21T24:00:00Z', '2026-11-21T23:59:60Z',
+    '2026-11-21T10:15:30.Z', '2026-11-21T10:15:30.12a4Z', '2026-11-21T12:15:30.5+02:00', '2026-13-21T10:15:30Z',
+    '1970-01-01T00:00:00.000001Z', '1969-12-31T23:59:59.999999Z', '0001-01-01T00:00:00.5Z', '2026-11-21t10:15:30Z', '2026-11-21T10:15:30.0000001Z']
+  for (const text of texts) t.same(toEpochMicros(text), referenceMicros(text), text)
+  let seed = 7
+  const rand = (): number => { seed = (seed * 48271) % 2147483647; return seed / 2147483647 }
+  let isoDiff = 0
+  let roundTrip = 0
+  for (let i = 0; i < 20000; i++) {
+    // 1843 to 2096, and runs of readings within one second
+    const us = Math.floor((rand() * 2 - 0.9) * 4e15) + (i % 2) * Math.floor(rand() * 1e6)
+    if (microsToIso(us) !== referenceIso(us)) isoDiff++
+    if (toEpochMicros(referenceIso(us)) !== us) roundTrip++
+  }
+  t.equal(isoDiff, 0, 'microsToIso')
+  t.equal(roundTrip, 0, 'toEpochMicros(iso(us)) === us')
+})
+
 t.test('timestamps keep microseconds and zones', async t => {
   t.equal(toEpochMicros('2026-11-21T10:15:30.123456Z'), Date.parse('2026-11-21T10:15:30.123Z') * 1000 + 456)
   t.equal(toEpochMicros('2026-11-21T12:15:30.5+02:00'), Date.parse('2026-11-21T10:15:30.500Z') * 1000)

@@ -5,7 +5,7 @@
 // half the QoS 1 maximum and at 20,000 readings/s; and the gateway's CPU and
 // RSS with 10,000 connected vehicles.
 import pg from 'pg'
-import WebSocket from 'ws'
+import { fork } from 'node:child_process'
 import { verify } from '../simulator/src/verify.js'
 import { vehicleIds } from '../simulator/src/simulate.js'
 import { LatencyRecorder } from '../simulator/src/stats.js'
@@ -44,22 +44,23 @@ async function ladder (gw: GatewayChild, o: IngestOptions, qos: 0 | 1): Promise<
 
 /** A run with a live WebSocket client and queryable probes beside it. */
 async function latencyRun (gw: GatewayChild, o: IngestOptions, rate: number): Promise<Record<string, number>> {
-  const live = new LatencyRecorder()
   const queryable = new LatencyRecorder()
   let measuring = false
-  const ws = new WebSocket(gw.httpUrl.replace(/^http/, 'ws') + '/api/v1/live')
-  await new Promise<void>((resolve, reject) => {
-    ws.once('error', reject)
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', vehicles: '*' })))
-    ws.on('message', data => {
-      const msg = JSON.parse(data.toString()) as { type: string, positions?: Array<{ ts: string }> }
-      if (msg.type === 'snapshot') resolve()
-      if (msg.type === 'positions' && measuring) {
-        const now = Date.now()
-        for (const p of msg.positions ?? []) live.record(now - Date.parse(p.ts))
-      }
-    })
+  const probe = fork(new URL('./live-probe-process.ts', import.meta.url).pathname, [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, LIVE_URL: gw.httpUrl.replace(/^http/, 'ws') + '/api/v1/live' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
+  const probeExit = new Promise(resolve => probe.once('exit', resolve))
+  const summaryP = new Promise<{ p50: number, p99: number, count: number }>((resolve, reject) => {
+    probe.once('exit', code => reject(new Error(`live probe exited with ${code}`)))
+    probe.on('message', (m: { type: string, p50: number, p99: number, count: number }) => { if (m.type === 'summary') resolve(m) })
+  })
+  summaryP.catch(() => {})
+  await Promise.race([
+    new Promise<void>(resolve => probe.on('message', (m: { type: string }) => { if (m.type === 'ready') resolve() })),
+    summaryP.then(() => { throw new Error('live probe ended before it was ready') })
+  ])
   const db = new pg.Client({ connectionString: gw.pgUrl })
   await db.connect()
   const ids = vehicleIds(o.vehicles, 'e2e-')
@@ -81,12 +82,22 @@ async function latencyRun (gw: GatewayChild, o: IngestOptions, rate: number): Pr
       await new Promise(resolve => setTimeout(resolve, 100))
     }
   })()
-  const r = await runLoad({ url: gw.mqttUrl, dataDir: gw.dataDir, vehicles: o.vehicles, rate, durationS: o.stepS, qos: 1, window: o.window, prefix: 'e2e-', onPhase: p => { measuring = p === 'publishing' } })
+  const r = await runLoad({
+    url: gw.mqttUrl,
+    dataDir: gw.dataDir,
+    vehicles: o.vehicles,
+    rate,
+    durationS: o.stepS,
+    qos: 1,
+    window: o.window,
+    prefix: 'e2e-',
+    onPhase: p => { measuring = p === 'publishing'; probe.send({ type: measuring ? 'start' : 'stop' }) }
+  })
   probing = false
   await probes
   await db.end()
-  ws.close()
-  const l = live.summary()
+  const l = await summaryP
+  await probeExit
   const q = queryable.summary()
   return {
     ...summary(r),
@@ -94,7 +105,7 @@ async function latencyRun (gw: GatewayChild, o: IngestOptions, rate: number): Pr
     pubackMaxMs: r.pubackMs.max,
     liveP50Ms: l.p50,
     liveP99Ms: l.p99,
-    liveSamples: live.count(),
+    liveSamples: l.count,
     queryableP50Ms: q.p50,
     queryableP99Ms: q.p99,
     queryableSamples: queryable.count()

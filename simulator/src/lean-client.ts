@@ -4,7 +4,7 @@
 // process expensive; this keeps only what the simulator measures: CONNACK,
 // and for QoS 1 one PUBACK per message id [MQTT-4.3.2], with an in-flight
 // window per connection and the messages beyond it queued in order.
-import { connect as netConnect } from 'node:net'
+import { connect as netConnect, Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import type { Duplex } from 'node:stream'
 import mqttPacket, { type Packet } from 'mqtt-packet'
@@ -33,6 +33,63 @@ export class ConnectRefusedError extends Error {
 }
 
 const GEN_OPTS = { protocolVersion: 4 }
+const VARBYTEINT_MAX = 268435455
+
+/**
+ * A PUBLISH packet (MQTT 3.1.1), byte for byte what mqtt-packet's generate()
+ * makes of { cmd: 'publish', topic, payload, qos, messageId, retain: false,
+ * dup: false }, written into one buffer. The simulator sends one per reading;
+ * generate() assembles the same bytes from five parts and concatenates them
+ * (0.8 µs a reading against 0.3 µs here).
+ */
+export function encodePublish (topic: string, payload: string | Buffer, qos: 0 | 1, messageId = 0): Buffer {
+  const topicLen = Buffer.byteLength(topic)
+  const payloadLen = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
+  const remaining = 2 + topicLen + (qos === 1 ? 2 : 0) + payloadLen
+  if (topicLen > 65535 || remaining > VARBYTEINT_MAX) throw new RangeError(`PUBLISH too large: topic ${topicLen} bytes, payload ${payloadLen} bytes`)
+  const lenBytes = remaining < 128 ? 1 : remaining < 16384 ? 2 : remaining < 2097152 ? 3 : 4
+  const buf = Buffer.allocUnsafe(1 + lenBytes + remaining)
+  buf[0] = 0x30 | (qos << 1)
+  let o = 1
+  let n = remaining
+  do {
+    const digit = n % 128
+    n = Math.floor(n / 128)
+    buf[o++] = n > 0 ? digit | 0x80 : digit
+  } while (n > 0)
+  buf[o++] = topicLen >> 8
+  buf[o++] = topicLen & 0xff
+  o += buf.write(topic, o)
+  if (qos === 1) {
+    buf[o++] = (messageId >> 8) & 0xff
+    buf[o++] = messageId & 0xff
+  }
+  if (typeof payload === 'string') buf.write(payload, o)
+  else payload.copy(buf, o)
+  return buf
+}
+
+/**
+ * The same PUBLISH as a string of latin1 characters (one per byte), or null
+ * unless topic and payload are ASCII strings (readings are). A TCP or TLS
+ * socket writes such a string from the string itself, with no Buffer per
+ * message to allocate, fill and collect.
+ */
+export function encodePublishLatin1 (topic: string, payload: string, qos: 0 | 1, messageId = 0): string | null {
+  // UTF-8 takes more bytes than UTF-16 code units for anything beyond ASCII
+  if (Buffer.byteLength(topic) !== topic.length || Buffer.byteLength(payload) !== payload.length) return null
+  const remaining = 2 + topic.length + (qos === 1 ? 2 : 0) + payload.length
+  if (topic.length > 65535 || remaining > VARBYTEINT_MAX) throw new RangeError(`PUBLISH too large: topic ${topic.length} bytes, payload ${payload.length} bytes`)
+  let head = remaining < 128
+    ? String.fromCharCode(0x30 | (qos << 1), remaining)
+    : remaining < 16384
+      ? String.fromCharCode(0x30 | (qos << 1), (remaining % 128) | 0x80, remaining >> 7)
+      : String.fromCharCode(0x30 | (qos << 1), (remaining % 128) | 0x80, ((remaining >> 7) % 128) | 0x80) +
+        (remaining < 2097152 ? String.fromCharCode(remaining >> 14) : String.fromCharCode(((remaining >> 14) % 128) | 0x80, remaining >> 21))
+  head += String.fromCharCode(topic.length >> 8, topic.length & 0xff) + topic
+  if (qos === 1) head += String.fromCharCode((messageId >> 8) & 0xff, messageId & 0xff)
+  return head + payload
+}
 
 function openStream (url: URL, rejectUnauthorized: boolean): Duplex {
   const host = url.hostname.replace(/^\[|\]$/g, '')
@@ -62,6 +119,8 @@ export class LeanClient {
   private nextId = 1
   private lastWrite = 0
   private closing = false
+  /** TCP or TLS: PUBLISH packets go out as latin1 strings when they can (encodePublishLatin1). */
+  private latin1 = false
   onMessage: ((topic: string, payload: Buffer) => void) | null = null
   onClose: ((err: Error | null) => void) | null = null
 
@@ -86,6 +145,7 @@ export class LeanClient {
       let settled = false
       const stream = openStream(url, opts.rejectUnauthorized ?? true)
       this.stream = stream
+      this.latin1 = stream instanceof Socket
       const parser = mqttPacket.parser(GEN_OPTS)
       const timer = setTimeout(() => fail(new Error('connect timeout')), opts.connectTimeoutMs ?? 30000)
       const fail = (err: Error): void => {
@@ -153,11 +213,18 @@ export class LeanClient {
   publish (topic: string, payload: string | Buffer, qos: 0 | 1, cb: PublishCallback): void {
     if (!this.connected) { cb(new Error('not connected'), 0); return }
     if (qos === 0) {
-      this.write({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, err => cb(err ?? null, 0))
+      this.writePublish(topic, payload, 0, 0, err => cb(err ?? null, 0))
       return
     }
     this.queue.push({ topic, payload, cb })
     this.pump()
+  }
+
+  private writePublish (topic: string, payload: string | Buffer, qos: 0 | 1, messageId: number, done?: (err?: Error | null) => void): void {
+    const packet = this.latin1 && typeof payload === 'string' ? encodePublishLatin1(topic, payload, qos, messageId) : null
+    if (packet !== null) this.stream?.write(packet, 'latin1', done)
+    else this.stream?.write(encodePublish(topic, payload, qos, messageId), done)
+    this.lastWrite = Date.now()
   }
 
   private pump (): void {
@@ -167,7 +234,7 @@ export class LeanClient {
       while (this.inflight.has(id)) id = id >= 65535 ? 1 : id + 1
       this.nextId = id >= 65535 ? 1 : id + 1
       this.inflight.set(id, { cb: q.cb, t0: performance.now() })
-      this.write({ cmd: 'publish', topic: q.topic, payload: q.payload, qos: 1, messageId: id, retain: false, dup: false })
+      this.writePublish(q.topic, q.payload, 1, id)
     }
   }
 

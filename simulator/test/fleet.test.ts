@@ -1,6 +1,6 @@
 // The vehicle model: same seed, same fleet; plausible motion on the roads.
 import t from 'tap'
-import { createVehicle, networkForSeed, step, GPS_SIGMA_M } from '../src/fleet.js'
+import { createVehicle, isoTimestamp, networkForSeed, step, GPS_SIGMA_M } from '../src/fleet.js'
 import { distanceM, networkFromGeoJson, ROAD_LIMITS } from '../src/roads.js'
 import type { Reading } from '../../schemas/types.js'
 
@@ -29,6 +29,16 @@ t.test('same seed, same network and same readings; another seed, others', async 
   t.same(drive(7, 3, 600, dt), drive(7, 3, 600, dt), 'identical readings')
   t.not(JSON.stringify(drive(7, 3, 50, dt)), JSON.stringify(drive(8, 3, 50, dt)), 'another seed drives elsewhere')
   t.not(JSON.stringify(drive(7, 3, 50, dt)), JSON.stringify(drive(7, 4, 50, dt)), 'another vehicle drives elsewhere')
+})
+
+t.test('timestamps exactly as Date#toISOString writes them', async t => {
+  const times = [0, 1, 999, 1000, 1001, T0, T0 + 0.4, T0 + 999.999, T0 + 1000, -1, -1000.5, 253402300799999, 253402300800000, 8.64e15]
+  for (let i = 0; i < 5000; i++) times.push(T0 + i * 37.3, T0 - i * 86400e3 * 7.77 + i)
+  let differ = 0
+  for (const ms of times) if (isoTimestamp(ms) !== new Date(ms).toISOString()) differ++
+  t.equal(differ, 0, `${times.length} times, none differ`)
+  t.throws(() => isoTimestamp(NaN), RangeError)
+  t.throws(() => isoTimestamp(8.64e15 + 1), RangeError)
 })
 
 t.test('no teleporting, a monotone odometer, speeds within road limits, trips and parking', async t => {

@@ -1,6 +1,7 @@
 // Ceiling 2: a bare MQTT broker (Mosquitto, from Debian packages) relaying the
 // same load from the same generator to one subscriber on fleet/+/telemetry,
-// QoS 0 and QoS 1; and the simulator's own scale: 10,000 vehicles at 5 Hz.
+// QoS 0 and QoS 1; and the simulator's own scale: 10,000 vehicles offered
+// 60,000/s (6 Hz each), judged against the target of 50,000/s.
 import { LeanClient } from '../simulator/src/lean-client.js'
 import { runLoad, summary } from './load.js'
 import { startMosquitto, watchProcess, type Cleanup } from './processes.js'
@@ -37,6 +38,8 @@ export async function runRelay (cleanup: Cleanup, o: RelayOptions): Promise<Reco
   const out: Record<string, unknown> = { mosquitto: m.version }
   out.qos0 = await relayRun(m.url, o, 0, m.pid)
   out.qos1 = await relayRun(m.url, o, 1, m.pid)
-  if (o.scale) out.simulatorScale = await relayRun(m.url, o, 0, m.pid, { vehicles: 10000, rate: 50000, subscriber: false })
+  // offered above the 50,000/s target, so the figure is what the simulator
+  // reaches, not the target less the lateness of the run's own end timer
+  if (o.scale) out.simulatorScale = await relayRun(m.url, o, 0, m.pid, { vehicles: 10000, rate: 60000, subscriber: false })
   return out
 }

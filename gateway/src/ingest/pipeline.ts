@@ -24,12 +24,17 @@ export function createPipeline (deps: { toRows: ToRows, encoder: IlpEncoder, sin
   function publishLive (rows: Rows): void {
     if (rows.readings.length > 0) {
       const first = rows.readings[0] as Rows['readings'][number]
-      const items: Position[] = rows.readings.map(r => ({ ...r.reading, vehicle_id: r.vehicleId, ts: microsToIso(r.tsUs) }))
+      // vehicle_id first: `{ ...reading, vehicle_id }` clones the parsed
+      // reading and then adds a property, and V8 gave every such object a
+      // hidden class of its own (a Map and a DescriptorArray: 884 bytes per
+      // position against 444). The api keeps each vehicle's latest position
+      // for one reporting interval, long enough to reach the old generation.
+      const items: Position[] = rows.readings.map(r => ({ vehicle_id: r.vehicleId, ...r.reading, ts: microsToIso(r.tsUs) }))
       live.publish({ kind: 'telemetry', vehicleId: first.vehicleId, items })
     }
     if (rows.events.length > 0) {
       const first = rows.events[0] as Rows['events'][number]
-      const items: LiveEvent[] = rows.events.map(r => ({ ...r.event, vehicle_id: r.vehicleId, ts: microsToIso(r.tsUs) }))
+      const items: LiveEvent[] = rows.events.map(r => ({ vehicle_id: r.vehicleId, ...r.event, ts: microsToIso(r.tsUs) }))
       live.publish({ kind: 'events', vehicleId: first.vehicleId, items })
     }
     for (const s of rows.status) {

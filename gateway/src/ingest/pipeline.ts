@@ -13,8 +13,15 @@ export interface DurableSink {
   write: (chunk: Buffer) => Promise<void>
 }
 
+/** What became of one payload: how many readings and events were accepted, and what was quarantined. */
+export interface Outcome {
+  readings: number
+  events: number
+  rejections: RejectionRow[]
+}
+
 export interface Pipeline {
-  ingest: (vehicleId: string, kind: TopicKind, topic: string, payload: Buffer) => Promise<Rows>
+  ingest: (vehicleId: string, kind: TopicKind, topic: string, payload: Buffer) => Promise<Outcome>
   quarantine: (row: RejectionRow) => Promise<void>
 }
 
@@ -58,8 +65,12 @@ export function createPipeline (deps: { toRows: ToRows, encoder: IlpEncoder, sin
       const chunk = encoder.encode(rows)
       const durable = chunk ? sink.write(chunk) : Promise.resolve()
       publishLive(rows)
+      // the rows are not kept while we wait: a QoS 1 publish waits here for
+      // its PUBACK, long enough for the parsed payload to reach the old
+      // generation if it were still referenced
+      const outcome: Outcome = { readings: rows.readings.length, events: rows.events.length, rejections: rows.rejections }
       await durable
-      return rows
+      return outcome
     },
     async quarantine (row) {
       metrics.rejected.inc({ reason: row.reason })

@@ -110,7 +110,7 @@ try {
   const config = loadConfig({}, { HTTP_HOST: '127.0.0.1', HTTP_PORT: 0, MQTT_PORT: 0, DATA_DIR: dataDir, QUESTDB_HTTP_URL: db.httpUrl, QUESTDB_PG_URL: db.pgUrl, LOG_LEVEL: 'silent', API_RATE_LIMIT: 0 })
   const { key } = createApiKey(dataDir, 'read')
   // a live source that never speaks: the bench measures history only
-  const api = await runApi(config, log, { questdb: db, live: { subscribe: () => () => {} }, pipeline: { ingest: async () => emptyRows(), quarantine: async () => {} } })
+  const api = await runApi(config, log, { questdb: db, live: { subscribe: () => () => {} }, pipeline: { ingest: async () => ({ readings: 0, events: 0, rejections: [] }), quarantine: async () => {} } })
   const headers = { authorization: `Bearer ${key}` }
   const from = new Date(startUs / 1000).toISOString()
   const to = new Date(endUs / 1000).toISOString()

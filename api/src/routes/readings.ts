@@ -68,21 +68,21 @@ const readings: FastifyPluginAsync<ReadingsOptions> = async (fastify, opts) => {
   }, async (request): Promise<IngestResult> => {
     const { id } = request.params
     const topic = `http:POST /api/v1/vehicles/${id}/readings`
-    let rows
+    let outcome
     try {
-      rows = await opts.pipeline.ingest(id, 'telemetry', topic, Buffer.from(JSON.stringify(request.body)))
+      outcome = await opts.pipeline.ingest(id, 'telemetry', topic, Buffer.from(JSON.stringify(request.body)))
     } catch (err) {
       request.log.error({ err }, 'http ingest not durable')
       throw new ApiError('API_ERR_UNAVAILABLE', 503, 'the readings could not be made durable; retry later (a retry is harmless: readings are deduplicated)')
     }
-    const whole = rows.rejections.find(r => WHOLE_PAYLOAD.has(r.reason))
+    const whole = outcome.rejections.find(r => WHOLE_PAYLOAD.has(r.reason))
     if (whole) throw new ApiError(whole.reason === 'too_large' ? 'API_ERR_PAYLOAD_TOO_LARGE' : 'API_ERR_VALIDATION', whole.reason === 'too_large' ? 413 : 400, whole.detail)
-    const results = rows.rejections.map(r => {
+    const results = outcome.rejections.map(r => {
       // a batch item's detail starts with its index: "[3]/lat must be <= 90"
       const m = /^\[(\d+)\]/.exec(r.detail)
       return { index: m ? Number(m[1]) : 0, reason: r.reason, detail: m ? r.detail.slice(m[0].length) : r.detail }
     })
-    return { accepted: rows.readings.length, rejected: results.length, results }
+    return { accepted: outcome.readings, rejected: results.length, results }
   })
 }
 

@@ -15,11 +15,10 @@ import type { Logger } from 'pino'
 import { parseVehicleTopic, isVehicleId, vehicleSubtree, CONSUMED_TOPIC, LIVE_TOPIC_FILTER, LIVE_BATCH_TOPIC, LIVE_BATCH_MAX, INTERNAL_USERNAME, INTERNAL_CLIENT_PREFIX } from '../../../schemas/topics.js'
 import type { LiveBus, LiveMessage } from '../../../schemas/live.js'
 import type { DeviceRegistry } from './device-registry.js'
-import type { Pipeline } from '../ingest/pipeline.js'
+import type { Pipeline, Outcome } from '../ingest/pipeline.js'
 import type { ToRows } from '../ingest/to-rows.js'
 import type { GatewayMetrics } from '../metrics.js'
 import { createRateLimiter } from './rate-limit.js'
-import type { Rows } from '../ingest/to-rows.js'
 import { GatewayError } from '../errors.js'
 
 export interface BrokerOptions {
@@ -70,8 +69,8 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
   let inflight = 0
   let internalClients = 0
   const limiter = createRateLimiter(opts.rateLimit)
-  async function throttle (vehicleId: string, rows: Rows): Promise<void> {
-    const wait = limiter.take(vehicleId, rows.readings.length + rows.events.length)
+  async function throttle (vehicleId: string, outcome: Outcome): Promise<void> {
+    const wait = limiter.take(vehicleId, outcome.readings + outcome.events)
     if (wait > 0) {
       metrics.throttled.inc()
       await new Promise(resolve => setTimeout(resolve, wait))
@@ -156,7 +155,7 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
       } else {
         work = pipeline.ingest(t.vehicleId, t.kind, packet.topic, payload)
         // without a limit, no extra step per publish
-        if (opts.rateLimit > 0) work = (work as Promise<Rows>).then(rows => throttle(client.id, rows))
+        if (opts.rateLimit > 0) work = (work as Promise<Outcome>).then(outcome => throttle(client.id, outcome))
       }
       const finish = (err?: unknown): void => {
         inflight--

@@ -13,8 +13,15 @@ export interface DurableSink {
   write: (chunk: Buffer) => Promise<unknown>
 }
 
+/** What became of one payload: how many readings and events were accepted, and what was quarantined. */
+export interface Outcome {
+  readings: number
+  events: number
+  rejections: RejectionRow[]
+}
+
 export interface Pipeline {
-  ingest: (vehicleId: string, kind: TopicKind, topic: string, payload: Buffer) => Promise<Rows>
+  ingest: (vehicleId: string, kind: TopicKind, topic: string, payload: Buffer) => Promise<Outcome>
   quarantine: (row: RejectionRow) => Promise<void>
 }
 
@@ -24,12 +31,17 @@ export function createPipeline (deps: { toRows: ToRows, encoder: IlpEncoder, sin
   function publishLive (rows: Rows): void {
     if (rows.readings.length > 0) {
       const first = rows.readings[0] as Rows['readings'][number]
-      const items: Position[] = rows.readings.map(r => ({ ...r.reading, vehicle_id: r.vehicleId, ts: microsToIso(r.tsUs) }))
+      // vehicle_id first: `{ ...reading, vehicle_id }` clones the parsed
+      // reading and then adds a property, and V8 gave every such object a
+      // hidden class of its own (a Map and a DescriptorArray: 884 bytes per
+      // position against 444). The api keeps each vehicle's latest position
+      // for one reporting interval, long enough to reach the old generation.
+      const items: Position[] = rows.readings.map(r => ({ vehicle_id: r.vehicleId, ...r.reading, ts: microsToIso(r.tsUs) }))
       live.publish({ kind: 'telemetry', vehicleId: first.vehicleId, items })
     }
     if (rows.events.length > 0) {
       const first = rows.events[0] as Rows['events'][number]
-      const items: LiveEvent[] = rows.events.map(r => ({ ...r.event, vehicle_id: r.vehicleId, ts: microsToIso(r.tsUs) }))
+      const items: LiveEvent[] = rows.events.map(r => ({ vehicle_id: r.vehicleId, ...r.event, ts: microsToIso(r.tsUs) }))
       live.publish({ kind: 'events', vehicleId: first.vehicleId, items })
     }
     for (const s of rows.status) {
@@ -58,7 +70,11 @@ export function createPipeline (deps: { toRows: ToRows, encoder: IlpEncoder, sin
         const chunk = encoder.encode(rows)
         const durable = chunk ? sink.write(chunk) : Promise.resolve()
         publishLive(rows)
-        return durable.then(() => rows)
+        // the rows are not kept while we wait: a QoS 1 publish waits here for
+        // its PUBACK, long enough for the parsed payload to reach the old
+        // generation if it were still referenced
+        const outcome: Outcome = { readings: rows.readings.length, events: rows.events.length, rejections: rows.rejections }
+        return durable.then(() => outcome)
       } catch (err) {
         return Promise.reject(err)
       }

@@ -189,6 +189,10 @@ export interface Config {
    */
   DEVICE_RATE_LIMIT: number
   /**
+   * How far V8 lets the old generation grow past what survived the last full GC before the next one starts, in percent; 0 leaves it to V8, which allows up to 300 % on a machine with much memory.
+   */
+  V8_HEAP_GROWING_PERCENT: number
+  /**
    * Bound on draining at SIGTERM.
    */
   SHUTDOWN_TIMEOUT_MS: number

@@ -10,7 +10,7 @@
 // it counted 1.5 scavenges/s where v8.GCProfiler saw 13. Loopback only,
 // bounded.
 import { parseArgs } from 'node:util'
-import { createCleanup, procStats, startBenchQuestDb, startGatewayChild } from './processes.js'
+import { createCleanup, procStats, scrapeMetrics, startBenchQuestDb, startGatewayChild } from './processes.js'
 import { runLoad, summary } from './load.js'
 
 const { values } = parseArgs({
@@ -29,12 +29,8 @@ const round = (n: number): number => Math.round(n * 10) / 10
 
 /** The gateway's own view of its memory, from the Prometheus text. */
 async function scrape (httpUrl: string): Promise<Record<string, number>> {
-  const m = new Map<string, number>()
-  for (const line of (await (await fetch(httpUrl + '/metrics')).text()).split('\n')) {
-    const hit = /^fleetgate_(\S+?)(\{[^}]*\})? (\S+)$/.exec(line)
-    if (hit) m.set((hit[1] as string) + (hit[2] ?? ''), Number(hit[3]))
-  }
-  const get = (k: string): number => m.get(k) ?? 0
+  const m = await scrapeMetrics(httpUrl)
+  const get = (k: string): number => m.get('fleetgate_' + k) ?? 0
   return {
     rssMb: round(get('process_resident_memory_bytes') / MB),
     heapUsedMb: round(get('nodejs_heap_size_used_bytes') / MB),

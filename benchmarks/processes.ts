@@ -104,12 +104,21 @@ export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string
   return { pid: child.pid as number, mqttUrl: up.mqtt, httpUrl: up.http, dataDir, pgUrl: db.pgUrl, stop }
 }
 
+/** The gateway's /metrics as numbers, keyed by name and labels as written (e.g. `fleetgate_x{kind="a"}`). */
+export async function scrapeMetrics (httpUrl: string): Promise<Map<string, number>> {
+  const m = new Map<string, number>()
+  for (const line of (await (await fetch(httpUrl + '/metrics')).text()).split('\n')) {
+    const hit = /^(\w+(?:\{[^}]*\})?) (\S+)$/.exec(line)
+    if (hit) m.set(hit[1] as string, Number(hit[2]))
+  }
+  return m
+}
+
 /** Waits (bounded) until the gateway's spool holds nothing QuestDB has not confirmed. */
 export async function waitSpoolDrained (gw: { httpUrl: string }, timeoutMs = 180000): Promise<number> {
   const t0 = Date.now()
   for (;;) {
-    const text = await (await fetch(gw.httpUrl + '/metrics')).text()
-    const bytes = Number(/^fleetgate_spool_unconfirmed_bytes (\S+)/m.exec(text)?.[1] ?? NaN)
+    const bytes = (await scrapeMetrics(gw.httpUrl)).get('fleetgate_spool_unconfirmed_bytes')
     if (bytes === 0 || Date.now() - t0 > timeoutMs) return Date.now() - t0
     await new Promise(resolve => setTimeout(resolve, 100))
   }

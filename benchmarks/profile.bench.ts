@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util'
 import { execSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { verify } from '../simulator/src/verify.js'
-import { createCleanup, procStats, startBenchQuestDb, startGatewayChild, waitSpoolDrained, watchProcess } from './processes.js'
+import { createCleanup, procStats, startBenchQuestDb, scrapeMetrics, startGatewayChild, waitSpoolDrained, watchProcess } from './processes.js'
 import { runLoad, summary } from './load.js'
 
 const { values } = parseArgs({
@@ -64,7 +64,7 @@ try {
     questdbPct: Math.round((procStats(javaPid).cpuS - q0) / s * 100),
     gatewayRssPeakMb: w.rssPeakMb
   }
-  const metrics = (await (await fetch(gw.httpUrl + '/metrics')).text()).split('\n').filter(l => SHOWN.test(l))
+  const metrics = [...await scrapeMetrics(gw.httpUrl)].filter(([k]) => SHOWN.test(k)).map(([k, v]) => `${k} ${v}`)
   const drainMs = await waitSpoolDrained(gw)
   const v = await verify(w.result.ledger, gw.pgUrl)
   await gw.stop()

@@ -259,28 +259,26 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
     if (tsMs > maxTs) maxTs = tsMs
   }
 
-  /** One reading, as almost all are sent: its ts recorded as given, not parsed back from the ISO string. */
-  function publishReading (s: Sim, reading: Reading, tsMs: number): void {
-    sent++
-    s.client.publish(s.topic, JSON.stringify(reading), qos, (err, ms) => {
-      if (err) { errors++; return }
-      acked++
-      if (qos === 1) latency.record(ms)
-      record(s, tsMs)
-    })
-  }
-
-  /** A batch of buffered readings (after an offline spell), as one JSON array. */
-  function publishReadings (s: Sim, readings: Reading[]): void {
-    const payload = readings.length === 1 ? JSON.stringify(readings[0]) : JSON.stringify(readings)
-    const n = readings.length
+  /** Sends readings as one payload, counts them, and records each when acknowledged. */
+  function send (s: Sim, payload: string, n: number, recordAll: () => void): void {
     sent += n
     s.client.publish(s.topic, payload, qos, (err, ms) => {
       if (err) { errors++; return }
       acked += n
       if (qos === 1) latency.record(ms)
-      for (const r of readings) record(s, Date.parse(r.ts as string))
+      recordAll()
     })
+  }
+
+  /** One reading, as almost all are sent: its ts recorded as given, not parsed back from the ISO string. */
+  function publishReading (s: Sim, reading: Reading, tsMs: number): void {
+    send(s, JSON.stringify(reading), 1, () => record(s, tsMs))
+  }
+
+  /** A batch of buffered readings (after an offline spell), as one JSON array. */
+  function publishReadings (s: Sim, readings: Reading[]): void {
+    const payload = readings.length === 1 ? JSON.stringify(readings[0]) : JSON.stringify(readings)
+    send(s, payload, readings.length, () => { for (const r of readings) record(s, Date.parse(r.ts as string)) })
   }
 
   function publishFault (s: Sim, kind: Exclude<FaultKind, 'duplicate' | 'wrong_token'>, topic: string, payload: string): void {

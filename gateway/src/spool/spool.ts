@@ -442,7 +442,9 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
       await drainDone
       writeCheckpoint()
       closeReadFd()
-      for (const w of waiters.splice(0).slice(waitHead)) w.reject(new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed before questdb confirmed'))
+      const unconfirmedWaiters = waiters.splice(0).slice(waitHead)
+      waitHead = 0
+      for (const w of unconfirmedWaiters) w.reject(new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed before questdb confirmed'))
       await writeFh.close()
       // an empty write segment is not kept
       const last = segments[segments.length - 1] as Segment

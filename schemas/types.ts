@@ -169,7 +169,7 @@ export interface Config {
    */
   MAX_BATCH: number
   /**
-   * Longest time an accepted reading waits before its ILP batch is sent.
+   * Shortest time between two ILP requests unless a whole ILP_BATCH_MAX_BYTES is waiting, so the longest time an accepted reading waits before its ILP batch is sent. Fewer, larger requests cost QuestDB less CPU.
    */
   ILP_FLUSH_INTERVAL_MS: number
   /**

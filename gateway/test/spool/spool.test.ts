@@ -44,10 +44,10 @@ async function until (check: () => boolean, what: string, timeoutMs = 20000): Pr
   }
 }
 
-function spoolFor (dir: string, url: string, extra: { maxBytes?: number, segmentBytes?: number, onPoison?: (c: Buffer) => void } = {}) {
+function spoolFor (dir: string, url: string, extra: { maxBytes?: number, segmentBytes?: number, maxBatchBytes?: number, lingerMs?: number, onPoison?: (c: Buffer) => void } = {}) {
   const log = quietLogger()
   const sender = createIlpSender({ httpUrl: url, log, backoffMinMs: 10, backoffMaxMs: 50, ...(extra.onPoison ? { onPoison: extra.onPoison } : {}) })
-  return openSpool({ dir, log, sender, segmentBytes: extra.segmentBytes ?? 1 << 20, maxBytes: extra.maxBytes ?? 1 << 30, maxBatchBytes: 64 * 1024 })
+  return openSpool({ dir, log, sender, segmentBytes: extra.segmentBytes ?? 1 << 20, maxBytes: extra.maxBytes ?? 1 << 30, maxBatchBytes: extra.maxBatchBytes ?? 64 * 1024, ...(extra.lingerMs !== undefined ? { lingerMs: extra.lingerMs } : {}) })
 }
 
 t.test('group commit: many appends share few fsyncs; all arrive in order', async t => {
@@ -60,6 +60,44 @@ t.test('group commit: many appends share few fsyncs; all arrive in order', async
   await until(() => fake.lines.length === 2000, 'all lines')
   t.same(fake.lines.map(l => Number(/seq=(\d+)i/.exec(l)?.[1])), Array.from({ length: 2000 }, (_, i) => i), 'in order, once')
   await spool.close(5000)
+})
+
+t.test('the group is written in the turn that appended it: durable before the next timer', async t => {
+  const fake = await fakeQuestDb(t)
+  const spool = await spoolFor(tempDir(t), fake.url)
+  let timerFired = false
+  setTimeout(() => { timerFired = true }, 0)
+  const receipts = await Promise.all(Array.from({ length: 100 }, (_, i) => spool.append(line(i))))
+  t.equal(receipts.length, 100)
+  t.equal(spool.stats().fsyncs, 1, 'one write for the turn')
+  t.notOk(timerFired, 'resolved in the check phase of the appending turn, no thread-pool round trip')
+  await spool.close(5000)
+})
+
+t.test('linger: small batches wait lingerMs between requests, a full batch does not wait', async t => {
+  const fake = await fakeQuestDb(t)
+  const spool = await spoolFor(tempDir(t), fake.url, { lingerMs: 300 })
+  // 40 appends over ~400 ms: without the linger each is its own request
+  const confirmations: Array<Promise<void>> = []
+  for (let i = 0; i < 40; i++) {
+    confirmations.push((await spool.append(line(i))).confirmed)
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  await Promise.all(confirmations)
+  t.ok(fake.requests <= 4, `${fake.requests} requests for 40 appends 10 ms apart`)
+  t.equal(new Set(fake.lines).size, 40)
+  await spool.close(5000)
+
+  // a linger far longer than the test: whole batches are sent back to back
+  const fake2 = await fakeQuestDb(t)
+  const spool2 = await spoolFor(tempDir(t), fake2.url, { lingerMs: 600000, maxBatchBytes: 1024 })
+  const receipts = await Promise.all(Array.from({ length: 400 }, (_, i) => spool2.append(line(i))))
+  await until(() => fake2.lines.length >= 300, 'full batches sent without lingering', 10000)
+  t.ok(fake2.requests >= 10, `${fake2.requests} requests of at most 1 KiB`)
+  // the last, partial batch goes when the spool closes
+  await spool2.close(5000)
+  t.equal(new Set(fake2.lines).size, 400, 'the rest on close')
+  t.equal(receipts.length, 400)
 })
 
 t.test('QuestDB down: appends stay durable, nothing is lost, the backlog drains when it returns', async t => {

@@ -37,7 +37,7 @@ const { values, positionals } = parseArgs({
     'start-rate': { type: 'string', default: '5000' },
     'max-rate': { type: 'string', default: '200000' },
     factor: { type: 'string', default: '1.5' },
-    'ack-modes': { type: 'string', default: 'commit' },
+    'ack-modes': { type: 'string', default: 'spool,commit' },
     'fleet-vehicles': { type: 'string', default: '10000' },
     'fleet-rate': { type: 'string', default: '10000' },
     'no-scale': { type: 'boolean', default: false },

@@ -31,7 +31,7 @@ function machineTicks (): { busy: number, all: number } {
   return { busy: all - (f[3] ?? 0) - (f[4] ?? 0), all }
 }
 
-const SHOWN = /^fleetgate_(puback_wait_seconds_(sum|count)|nodejs_eventloop_lag_(p50|p99|max)_seconds|nodejs_gc_duration_seconds_(sum|count)|ilp_batches_total|ilp_flush_seconds_(sum|count)|spool_unconfirmed_bytes)/
+const SHOWN = /^fleetgate_(puback_wait_seconds_(sum|count)|nodejs_eventloop_lag_(p50|p99|max)_seconds|nodejs_gc_duration_seconds_(sum|count)|ilp_batches_total|ilp_flush_seconds_(sum|count)|spool_unconfirmed_bytes|spool_write_seconds_(sum|count|bucket))/
 
 const cleanup = createCleanup()
 try {

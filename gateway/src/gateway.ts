@@ -81,7 +81,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     segmentBytes: config.SPOOL_SEGMENT_BYTES,
     maxBytes: config.SPOOL_MAX_BYTES,
     maxBatchBytes: config.ILP_BATCH_MAX_BYTES,
-    lingerMs: config.ILP_FLUSH_INTERVAL_MS
+    lingerMs: config.ILP_FLUSH_INTERVAL_MS,
+    onWrite ({ seconds }) { metrics.spoolWriteSeconds.observe(seconds) }
   })
   metrics.observeSpool(() => spool.stats())
   // ACK_MODE=spool: durable once fsynced to the spool; commit: once QuestDB has it

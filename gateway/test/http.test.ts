@@ -20,6 +20,7 @@ t.test('metrics, health and readiness of a gateway running alone', async t => {
   const text = await metrics.text()
   t.match(text, /fleetgate_mqtt_connected_clients/)
   t.match(text, /fleetgate_ilp_flush_seconds/)
+  t.match(text, /fleetgate_spool_write_seconds_bucket/, 'the spool group write duration')
   t.match(text, /fleetgate_gateway_process_cpu_seconds_total/, 'process metrics')
   t.equal((await fetch(http.url + '/healthz')).status, 200)
   const ready = await fetch(http.url + '/readyz')

@@ -44,6 +44,8 @@ export interface SpoolOptions {
    * with their number.
    */
   lingerMs?: number
+  /** After each group write, for metrics: the event loop was blocked for `seconds`. */
+  onWrite?: (info: { seconds: number, bytes: number, records: number }) => void
   /** After a drain batch is confirmed, for metrics. */
   onConfirm?: (info: { bytes: number, records: number }) => void
 }
@@ -245,6 +247,7 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
       bytes += HEADER + p.chunk.length
     }
     const seg = segments[segments.length - 1] as Segment
+    const t0 = performance.now()
     try {
       let written = writevSync(writeFd, bufs)
       // a short write (disk full, signal) continues where it stopped
@@ -256,6 +259,7 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
       for (const p of batch) p.reject(err as Error)
       return
     }
+    opts.onWrite?.({ seconds: (performance.now() - t0) / 1000, bytes, records: batch.length })
     seg.size += bytes
     const at = Date.now()
     let lsn = appendedLsn

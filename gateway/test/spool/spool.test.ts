@@ -44,10 +44,10 @@ async function until (check: () => boolean, what: string, timeoutMs = 20000): Pr
   }
 }
 
-function spoolFor (dir: string, url: string, extra: { maxBytes?: number, segmentBytes?: number, maxBatchBytes?: number, lingerMs?: number, onPoison?: (c: Buffer) => void } = {}) {
+function spoolFor (dir: string, url: string, extra: { maxBytes?: number, segmentBytes?: number, maxBatchBytes?: number, lingerMs?: number, onWrite?: (w: { seconds: number, bytes: number, records: number }) => void, onPoison?: (c: Buffer) => void } = {}) {
   const log = quietLogger()
   const sender = createIlpSender({ httpUrl: url, log, backoffMinMs: 10, backoffMaxMs: 50, ...(extra.onPoison ? { onPoison: extra.onPoison } : {}) })
-  return openSpool({ dir, log, sender, segmentBytes: extra.segmentBytes ?? 1 << 20, maxBytes: extra.maxBytes ?? 1 << 30, maxBatchBytes: extra.maxBatchBytes ?? 64 * 1024, ...(extra.lingerMs !== undefined ? { lingerMs: extra.lingerMs } : {}) })
+  return openSpool({ dir, log, sender, segmentBytes: extra.segmentBytes ?? 1 << 20, maxBytes: extra.maxBytes ?? 1 << 30, maxBatchBytes: extra.maxBatchBytes ?? 64 * 1024, ...(extra.lingerMs !== undefined ? { lingerMs: extra.lingerMs } : {}), ...(extra.onWrite ? { onWrite: extra.onWrite } : {}) })
 }
 
 t.test('group commit: many appends share few fsyncs; all arrive in order', async t => {
@@ -64,13 +64,18 @@ t.test('group commit: many appends share few fsyncs; all arrive in order', async
 
 t.test('the group is written in the turn that appended it: durable before the next timer', async t => {
   const fake = await fakeQuestDb(t)
-  const spool = await spoolFor(tempDir(t), fake.url)
+  const writes: Array<{ seconds: number, bytes: number, records: number }> = []
+  const spool = await spoolFor(tempDir(t), fake.url, { onWrite: w => writes.push(w) })
   let timerFired = false
   setTimeout(() => { timerFired = true }, 0)
   const receipts = await Promise.all(Array.from({ length: 100 }, (_, i) => spool.append(line(i))))
   t.equal(receipts.length, 100)
   t.equal(spool.stats().fsyncs, 1, 'one write for the turn')
   t.notOk(timerFired, 'resolved in the check phase of the appending turn, no thread-pool round trip')
+  t.equal(writes.length, 1, 'onWrite once per group')
+  t.equal(writes[0]?.records, 100)
+  t.equal(writes[0]?.bytes, receipts.at(-1)?.lsn, 'bytes of the group, headers included')
+  t.ok((writes[0]?.seconds ?? -1) >= 0, 'its duration')
   await spool.close(5000)
 })
 

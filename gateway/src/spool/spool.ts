@@ -2,17 +2,16 @@
 //
 // append() resolves once the chunk is written durably; the appends of one
 // event-loop turn are written together at the end of that turn (group
-// commit), so the cost of reaching the disk is shared. A single drain reads records in
-// order and sends them to QuestDB in batches through the IlpSender (which
-// keeps retrying the same bytes); only after QuestDB answered 2xx for a batch
-// does the confirmed position move, and a segment is deleted only when all of
-// it is confirmed. After a crash the next open() replays what was not
+// commit), so the cost of reaching the disk is shared. A single drain reads
+// records in order and sends them to QuestDB in batches through the IlpSender
+// (which keeps retrying the same bytes); only after QuestDB answered 2xx for a
+// batch does the confirmed position move, and a segment is deleted only when
+// all of it is confirmed. After a crash the next open() replays what was not
 // confirmed (duplicates are harmless: the tables DEDUP UPSERT).
 //
 // Record: u32 LE length | u32 LE crc32(payload) | payload. A torn record at
 // the tail of the last segment (crash mid-write) is cut off at open().
-import { closeSync, openSync, readSync, writeSync, writevSync, existsSync, readFileSync, mkdirSync, readdirSync, statSync, renameSync, writeFileSync, unlinkSync, ftruncateSync, fsyncSync } from 'node:fs'
-import { constants } from 'node:fs'
+import { closeSync, constants, openSync, readSync, writeSync, writevSync, existsSync, readFileSync, mkdirSync, readdirSync, statSync, renameSync, writeFileSync, unlinkSync, ftruncateSync, fsyncSync } from 'node:fs'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import type { Logger } from 'pino'

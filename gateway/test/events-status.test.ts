@@ -2,7 +2,7 @@
 import t from 'tap'
 import mqtt from 'mqtt'
 import { startQuestDbForTest, startStack, issueTokens, pollCount, query } from '../../test/helper.js'
-import { vehicleTopic } from '../../schemas/topics.js'
+import { vehicleTopic, CONSUMED_TOPIC } from '../../schemas/topics.js'
 import type { LiveMessage } from '../../schemas/live.js'
 
 t.test('events, status and the Last Will', async t => {
@@ -11,6 +11,9 @@ t.test('events, status and the Last Will', async t => {
   const tokens = issueTokens(stack.config.DATA_DIR, ['ev-1'])
   const live: LiveMessage[] = []
   t.teardown(stack.gw.gateway.live.subscribe(m => live.push(m)))
+  // what went through Aedes's delivery path (its 'publish' event is its last step)
+  const delivered: string[] = []
+  stack.gw.gateway.broker.aedes.on('publish', p => { delivered.push(p.topic) })
   const c = await mqtt.connectAsync(stack.mqttUrl, {
     clientId: 'ev-1',
     username: 'ev-1',
@@ -36,4 +39,6 @@ t.test('events, status and the Last Will', async t => {
   t.same(status.map(s => s.online), [true, false])
   t.ok(live.some(m => m.kind === 'events' && m.items.length === 2), 'events on the live bus')
   t.ok(live.some(m => m.kind === 'status' && m.items[0]?.online === false), 'status on the live bus')
+  t.ok(delivered.includes(vehicleTopic('ev-1', 'status')), 'status, retained, goes through the broker')
+  t.notOk(delivered.includes(CONSUMED_TOPIC), 'consumed events skip the delivery path')
 })

@@ -4,6 +4,7 @@
 // Aedes writes PUBACK right after authorizePublish calls back, before any
 // `published` hook, so authorizePublish is where a QoS 1 publish waits until
 // its readings are durable.
+import './quiet-debug.js'
 import { Aedes, type Client, type AuthenticateError, type PublishPacket, type Subscription } from 'aedes'
 import { createServer as createNetServer, type Server as NetServer } from 'node:net'
 import { createServer as createTlsServer } from 'node:tls'
@@ -179,6 +180,20 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
       work.then(() => finish(), finish)
     }
   })
+
+  // A consumed publish (a reading, an event, a foreign topic) is delivered to
+  // no one: after its PUBACK, Aedes would still wrap it in a packet of its
+  // own, look up retained and offline subscriptions and run it through the
+  // emitter, for nothing (9.5 % of the gateway's allocations at 12,500/s).
+  // Aedes calls it as publish(packet, client, done); its types know (packet, done)
+  type Publish = (packet: PublishPacket, client: Client | null | ((err?: Error) => void), done?: (err?: Error) => void) => void
+  const publish = (aedes.publish as unknown as Publish).bind(aedes)
+  const publishUnlessConsumed: Publish = (packet, client, done) => {
+    if (packet.topic !== CONSUMED_TOPIC) return publish(packet, client, done)
+    const cb = typeof client === 'function' ? client : done
+    cb?.()
+  }
+  ;(aedes as unknown as { publish: Publish }).publish = publishUnlessConsumed
 
   aedes.on('client', () => metrics.connected.inc())
   aedes.on('clientDisconnect', client => {

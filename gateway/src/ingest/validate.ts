@@ -1,12 +1,38 @@
 // The ajv validators, compiled once from the JSON Schemas in schemas/.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
-import addFormatsModule from 'ajv-formats'
+import formatsModule from 'ajv-formats/dist/formats.js'
 import telemetrySchema from '../../../schemas/telemetry.schema.json' with { type: 'json' }
 import eventSchema from '../../../schemas/event.schema.json' with { type: 'json' }
 import type { Reading, VehicleEvent } from '../../../schemas/types.js'
 
-// ajv-formats is CommonJS with a default export
-const addFormats = addFormatsModule as unknown as (ajv: Ajv, formats?: string[]) => Ajv
+// ajv-formats is CommonJS
+const { fullFormats } = formatsModule as unknown as { fullFormats: { 'date-time': { validate: (s: string) => boolean } } }
+
+// what may follow a valid `YYYY-MM-DDTHH:MM:SS` for the whole text to be a
+// valid RFC 3339 date-time (ajv-formats' rules): a fraction and a zone
+const AFTER_SECOND = /(?:\.\d+)?(?:z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)$/iy
+
+/**
+ * ajv-formats' `date-time`, with the date and second of the last valid text
+ * remembered: a fleet's readings share them by the thousand, and the full
+ * check splits the text and runs two regular expressions with captures (6 %
+ * of the gateway's allocations at 12,500 readings/s). A text with the same
+ * first 19 characters needs only its fraction and zone checked; anything
+ * else, and a leap second, goes to the full check, which alone says no.
+ */
+export function createDateTimeFormat (full: (s: string) => boolean = fullFormats['date-time'].validate): (s: string) => boolean {
+  let prefix = ''
+  return function dateTime (s: string): boolean {
+    if (prefix !== '' && s.startsWith(prefix)) {
+      AFTER_SECOND.lastIndex = 19
+      if (AFTER_SECOND.test(s)) return true
+    }
+    if (!full(s)) return false
+    // a leap second is valid only at 23:59:60 UTC, which depends on the zone
+    prefix = s.charCodeAt(17) === 54 && s.charCodeAt(18) === 48 ? '' : s.slice(0, 19)
+    return true
+  }
+}
 
 export interface Validators {
   reading: ValidateFunction<Reading>
@@ -15,7 +41,7 @@ export interface Validators {
 
 export function createValidators (): Validators {
   const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true })
-  addFormats(ajv, ['date-time'])
+  ajv.addFormat('date-time', createDateTimeFormat())
   ajv.addSchema(telemetrySchema)
   ajv.addSchema(eventSchema)
   return {

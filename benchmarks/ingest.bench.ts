@@ -14,6 +14,8 @@ import { procStats, startGatewayChild, waitSpoolDrained, watchProcess, type Clea
 
 export interface IngestOptions {
   stepS: number
+  /** Seconds before each latency run's stepS whose latency is not counted. */
+  warmupS: number
   vehicles: number
   window: number
   startRate: number
@@ -87,11 +89,16 @@ async function latencyRun (gw: GatewayChild, o: IngestOptions, rate: number): Pr
     dataDir: gw.dataDir,
     vehicles: o.vehicles,
     rate,
-    durationS: o.stepS,
+    durationS: o.warmupS + o.stepS,
+    warmupS: o.warmupS,
     qos: 1,
     window: o.window,
     prefix: 'e2e-',
-    onPhase: p => { measuring = p === 'publishing'; probe.send({ type: measuring ? 'start' : 'stop' }) }
+    onPhase: p => {
+      if (p === 'publishing') return
+      measuring = p === 'measuring'
+      probe.send({ type: measuring ? 'start' : 'stop' })
+    }
   })
   probing = false
   await probes
@@ -103,6 +110,8 @@ async function latencyRun (gw: GatewayChild, o: IngestOptions, rate: number): Pr
     ...summary(r),
     pubackP90Ms: r.pubackMs.p90,
     pubackMaxMs: r.pubackMs.max,
+    warmupS: r.warmupS,
+    pubackP99WithWarmupMs: r.pubackAllMs.p99,
     liveP50Ms: l.p50,
     liveP99Ms: l.p99,
     liveSamples: l.count,
@@ -127,7 +136,7 @@ async function fleetRun (gw: GatewayChild, o: IngestOptions): Promise<Record<str
     prefix: 'fleet-',
     connectSpreadS: 10,
     onPhase: p => {
-      if (p === 'publishing') { a = procStats(gw.pid); t0 = performance.now() } else publishCpuPct = Math.round((procStats(gw.pid).cpuS - a.cpuS) / ((performance.now() - t0) / 1000) * 1000) / 10
+      if (p === 'publishing') { a = procStats(gw.pid); t0 = performance.now() } else if (p === 'draining') publishCpuPct = Math.round((procStats(gw.pid).cpuS - a.cpuS) / ((performance.now() - t0) / 1000) * 1000) / 10
     }
   }))
   const v = await verify(w.result.ledger, gw.pgUrl)

@@ -16,7 +16,9 @@ export interface LoadOptions {
   prefix: string
   connectSpreadS?: number
   seed?: number
-  onPhase?: (phase: 'publishing' | 'draining') => void
+  /** Left out of the PUBACK percentiles, part of durationS (simulate's warmupS). */
+  warmupS?: number
+  onPhase?: (phase: 'publishing' | 'measuring' | 'draining') => void
 }
 
 export async function runLoad (o: LoadOptions): Promise<Report> {
@@ -38,6 +40,7 @@ export async function runLoad (o: LoadOptions): Promise<Report> {
     seed: o.seed ?? 1,
     connectSpreadS: o.connectSpreadS ?? Math.min(10, o.vehicles / 1000),
     drainTimeoutS: 30,
+    warmupS: o.warmupS ?? 0,
     ...(o.onPhase ? { onPhase: o.onPhase } : {})
   })
 }

@@ -69,6 +69,7 @@ try {
     durationS: Number(values['duration-s']),
     onPhase: p => {
       if (p === 'publishing') { cpu0 = procStats(gw.pid).cpuS; t0 = performance.now(); peak = 0; return }
+      if (p !== 'draining') return
       cpuPct = Math.round((procStats(gw.pid).cpuS - cpu0) / ((performance.now() - t0) / 1000) * 100)
       atEnd = scrape(gw.httpUrl)
     }

@@ -1,8 +1,10 @@
-// npm run bench -- profile [--rate 20000] [--qos 1] [--ack-mode spool] [--duration-s 15] [--cpu-prof DIR]
+// npm run bench -- profile [--rate 20000] [--qos 1] [--ack-mode spool] [--duration-s 15] [--warmup-s 10] [--cpu-prof DIR]
 // One load step against a gateway child (fleetgate start) and a managed
 // QuestDB: where the machine's CPU went (simulator, gateway, QuestDB), the
 // gateway's own view (event-loop lag, GC, time waited for durability), and a
-// --verify of the step. With --cpu-prof the gateway writes a V8 CPU profile
+// --verify of the step. PUBACK percentiles leave out the first --warmup-s
+// seconds (the load runs warm-up + duration); the second-by-second PUBACK
+// latency is printed, warm-up included. With --cpu-prof the gateway writes a V8 CPU profile
 // into DIR when it stops (open it in Chrome DevTools or speedscope).
 import { parseArgs } from 'node:util'
 import { execSync } from 'node:child_process'
@@ -17,6 +19,7 @@ const { values } = parseArgs({
     qos: { type: 'string', default: '1' },
     'ack-mode': { type: 'string', default: 'spool' },
     'duration-s': { type: 'string', default: '15' },
+    'warmup-s': { type: 'string', default: '10' },
     vehicles: { type: 'string', default: '1000' },
     window: { type: 'string', default: '16' },
     'cpu-prof': { type: 'string' },
@@ -49,7 +52,8 @@ try {
     dataDir: gw.dataDir,
     vehicles: Number(values.vehicles),
     rate: Number(values.rate),
-    durationS: Number(values['duration-s']),
+    durationS: Number(values['warmup-s']) + Number(values['duration-s']),
+    warmupS: Number(values['warmup-s']),
     qos: Number(values.qos) as 0 | 1,
     window: Number(values.window),
     prefix: 'e2e-'
@@ -70,6 +74,7 @@ try {
   await gw.stop()
   console.log(JSON.stringify({ load: summary(w.result), cpu, spoolDrainedAfterMs: drainMs, missing: v.missing, duplicated: v.duplicated }, null, 2))
   console.log(metrics.join('\n'))
+  console.log('PUBACK by second (s n p50 p99 max ms):\n' + w.result.pubackTimeline.map(t => `${t.s} ${t.n} ${t.p50} ${t.p99} ${t.max}`).join('\n'))
 } finally {
   await cleanup.run()
 }

@@ -31,6 +31,7 @@ const { values, positionals } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     'step-s': { type: 'string' },
+    'warmup-s': { type: 'string' },
     'ceiling-s': { type: 'string' },
     vehicles: { type: 'string', default: '1000' },
     window: { type: 'string', default: '16' },
@@ -51,6 +52,8 @@ for (const p of positionals) {
 }
 const names: Name[] = positionals.length > 0 ? positionals as Name[] : [...NAMES]
 const stepS = Number(values['step-s'] ?? (values.quick ? 10 : 60))
+// latency runs publish this long at their rate before they count
+const warmupS = Number(values['warmup-s'] ?? (values.quick ? 5 : 10))
 const ceilingS = Number(values['ceiling-s'] ?? (values.quick ? 10 : 30))
 
 const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim()
@@ -64,7 +67,7 @@ const results: Record<string, unknown> = {
     node: process.version,
     loadAverageAtStart: loadavg().map(x => Math.round(x * 10) / 10)
   },
-  settings: { stepS, ceilingS, vehicles: Number(values.vehicles), window: Number(values.window), ackModes: values['ack-modes'].split(',') }
+  settings: { stepS, warmupS, ceilingS, vehicles: Number(values.vehicles), window: Number(values.window), ackModes: values['ack-modes'].split(',') }
 }
 
 const cleanup = createCleanup()
@@ -88,6 +91,7 @@ try {
   if (names.includes('ingest') && db) {
     results.ingest = await runIngest(cleanup, db, {
       stepS,
+      warmupS,
       vehicles: Number(values.vehicles),
       window: Number(values.window),
       startRate: Number(values['start-rate']),

@@ -83,3 +83,26 @@ t.test('QoS 0 over WebSocket, and a connect storm', async t => {
   const v = await verify(report.ledger, stack.pgUrl)
   t.ok(v.ok, `QoS 0: ${v.found} of ${v.expected} stored`)
 })
+
+t.test('a warm-up is left out of the PUBACK percentiles, and the timeline has every second', async t => {
+  const db = await startQuestDbForTest(t)
+  const stack = await startStack(t, db)
+  const ids = vehicleIds(20, 'wu-')
+  const tokens = issueTokens(stack.config.DATA_DIR, ids)
+  const phases: string[] = []
+  const report = await simulate({
+    url: stack.mqttUrl, vehicles: 20, tokens, hz: 10, parkedIntervalS: 0.1, durationS: 3, warmupS: 1, qos: 1, window: 4, prefix: 'wu-',
+    onPhase: p => { phases.push(p) }
+  })
+  t.same(phases, ['publishing', 'measuring', 'draining'])
+  t.equal(report.warmupS, 1)
+  t.equal(report.unacked, 0)
+  t.same(report.pubackTimeline.map(x => x.s), [0, 1, 2, 3].slice(0, report.pubackTimeline.length), 'one entry per second')
+  t.equal(report.pubackTimeline.reduce((n, x) => n + x.n, 0), report.acked, 'the timeline counts every acknowledgement')
+  const afterWarmup = report.pubackTimeline.filter(x => x.s >= 1).reduce((n, x) => n + x.n, 0)
+  t.equal(report.pubackSamples, afterWarmup, 'the percentiles count only what was sent after the first second')
+  t.ok(report.pubackSamples > 0 && report.pubackSamples < report.acked)
+  t.ok(report.pubackAllMs.max >= report.pubackMs.max)
+  const v = await verify(report.ledger, stack.pgUrl)
+  t.ok(v.ok, 'the warm-up\'s readings are verified like the rest')
+})

@@ -91,7 +91,16 @@ t.test('a warm-up is left out of the PUBACK percentiles, and the timeline has ev
   const tokens = issueTokens(stack.config.DATA_DIR, ids)
   const phases: string[] = []
   const report = await simulate({
-    url: stack.mqttUrl, vehicles: 20, tokens, hz: 10, parkedIntervalS: 0.1, durationS: 3, warmupS: 1, qos: 1, window: 4, prefix: 'wu-',
+    url: stack.mqttUrl,
+    vehicles: 20,
+    tokens,
+    hz: 10,
+    parkedIntervalS: 0.1,
+    durationS: 3,
+    warmupS: 1,
+    qos: 1,
+    window: 4,
+    prefix: 'wu-',
     onPhase: p => { phases.push(p) }
   })
   t.same(phases, ['publishing', 'measuring', 'draining'])

@@ -4,8 +4,9 @@
 // gateway's own view (event-loop lag, GC, time waited for durability), and a
 // --verify of the step. PUBACK percentiles leave out the first --warmup-s
 // seconds (the load runs warm-up + duration); the second-by-second PUBACK
-// latency is printed, warm-up included. With --cpu-prof the gateway writes a V8 CPU profile
-// into DIR when it stops (open it in Chrome DevTools or speedscope).
+// latency is printed, warm-up included. With --cpu-prof the gateway writes a
+// V8 CPU profile into DIR when it stops (open it in Chrome DevTools or
+// speedscope).
 import { parseArgs } from 'node:util'
 import { execSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'

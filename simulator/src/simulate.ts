@@ -76,8 +76,8 @@ export interface SimulateOptions {
   warmupS?: number
   /**
    * Called when all vehicles are connected and publishing starts, when the
-   * warm-up is over and latency counts ('measuring', at once without a
-   * warm-up), and when publishing stops.
+   * warm-up is over and latency counts ('measuring'; without a warm-up, in
+   * the next turn after 'publishing'), and when publishing stops.
    */
   onPhase?: (phase: 'publishing' | 'measuring' | 'draining') => void
   /** Called about once a second while running. */
@@ -145,10 +145,6 @@ export interface Report {
   pubackTimeline: Array<{ s: number, n: number, p50: number, p99: number, max: number }>
   connectMs: { p50: number, p90: number, p99: number, max: number }
   ledger: Ledger
-}
-
-function pick ({ p50, p99, max }: { p50: number, p99: number, max: number }): { p50: number, p99: number, max: number } {
-  return { p50, p99, max }
 }
 
 export function vehicleIds (n: number, prefix = 'sim-'): string[] {
@@ -495,7 +491,10 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
     warmupS: warmupMs / 1000,
     pubackSamples: latency.count(),
     pubackAllMs: latencyAll.summary(),
-    pubackTimeline: bySecond.map((r, sec) => ({ s: sec, n: r.count(), ...pick(r.summary()) })),
+    pubackTimeline: bySecond.map((r, s) => {
+      const { p50, p99, max } = r.summary()
+      return { s, n: r.count(), p50, p99, max }
+    }),
     connectMs: cl,
     ledger: {
       qos,

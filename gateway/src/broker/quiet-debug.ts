@@ -12,29 +12,20 @@ import { dirname } from 'node:path'
 interface DebugFactory {
   (namespace: string): unknown
   enabled: (namespace: string) => boolean
+  quiet?: boolean
 }
 
 const require = createRequire(import.meta.url)
 
 function noop (): void {}
 
-/** Patches the `debug` module that mqtt-packet resolves; true when it was patched. */
-export function quietDebugFor (pkg: string): boolean {
-  let file: string
-  try {
-    file = require.resolve('debug', { paths: [dirname(require.resolve(`${pkg}/package.json`))] })
-  } catch {
-    return false
-  }
-  const real = require(file) as DebugFactory
-  const cached = require.cache[file]
-  if (!cached || (real as { quiet?: boolean }).quiet) return false
-  const quiet = Object.assign(function createDebug (namespace: string): unknown {
-    if (real.enabled(namespace)) return real(namespace)
-    return Object.assign(noop.bind(null), { enabled: false, namespace, extend: () => noop })
-  }, real, { quiet: true })
-  cached.exports = quiet
-  return true
+// the `debug` module as mqtt-packet resolves it
+const file = require.resolve('debug', { paths: [dirname(require.resolve('mqtt-packet/package.json'))] })
+const real = require(file) as DebugFactory
+const cached = require.cache[file]
+if (cached && real.quiet !== true) {
+  const createDebug = (namespace: string): unknown => real.enabled(namespace)
+    ? real(namespace)
+    : Object.assign(noop.bind(null), { enabled: false, namespace, extend: (sub: string, delimiter = ':') => createDebug(namespace + delimiter + sub) })
+  cached.exports = Object.assign(createDebug, real, { quiet: true })
 }
-
-quietDebugFor('mqtt-packet')

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { choose, findJdks, pinnedVersion, startQuestDb, isReady } from '../questdb.js'
+import { choose, findJdks, pinnedVersion, startQuestDb, isReady, QUESTDB_TUNING, LOG_CONF } from '../questdb.js'
+import { count, pollUntil, query } from '../questdb-sql.js'
 import { generateTypes } from '../gen-types.js'
 import { tempDir } from '../../test/helper.js'
 
@@ -12,9 +13,10 @@ t.test('picks the newest pinned release the JDKs here can run', async t => {
   t.ok(findJdks().length > 0, 'this machine has a JDK')
 })
 
-t.test('docker-compose uses the pinned version', async t => {
+t.test('docker-compose uses the pinned version and the same tuning', async t => {
   const compose = readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8')
   t.match(compose, new RegExp(`image: questdb/questdb:${pinnedVersion().replace(/\./g, '\\.')}\\b`))
+  for (const [k, v] of Object.entries(QUESTDB_TUNING)) t.match(compose, `${k}: "${v}"`, `${k} as the managed QuestDB's`)
 })
 
 t.test('schemas/types.ts is generated from the schemas', async t => {
@@ -30,4 +32,21 @@ t.test('starts on free loopback ports, answers, stops and leaves no process', as
   let alive = true
   try { process.kill(db.pid, 0) } catch { alive = false }
   t.notOk(alive, 'the JVM has exited')
+})
+
+t.test('the managed QuestDB idles without spinning and logs errors and advisories only', async t => {
+  const db = await startQuestDb({ root: tempDir(t) + '/root' })
+  t.teardown(db.stop)
+  const params = await query<{ property_path: string, value: string, value_source: string }>(db.pgUrl,
+    "SELECT property_path, value, value_source FROM (SHOW PARAMETERS) WHERE property_path ~ '^(shared|wal[.]apply)[.]worker[.](yield|nap|sleep)[.]threshold$'")
+  const got = Object.fromEntries(params.map(p => ['QDB_' + p.property_path.toUpperCase().replace(/\./g, '_'), `${p.value} ${p.value_source}`]))
+  t.same(got, Object.fromEntries(Object.entries(QUESTDB_TUNING).map(([k, v]) => [k, `${v} env`])))
+  // a write, a commit and a query: each logs at INFO with QuestDB's own log.conf
+  const res = await fetch(db.httpUrl + '/write', { method: 'POST', body: 'logcheck,a=x v=1i\n' })
+  t.equal(res.status, 204)
+  await pollUntil(async () => await count(db.pgUrl, 'SELECT count() n FROM logcheck') === 1, 30000, 'the row')
+  const out = db.output()
+  t.ok(out.includes(`Log configuration loaded from: ${LOG_CONF}`), 'our log.conf')
+  t.match(out, /^\S+Z A server-main enjoy$/m, 'advisories are kept')
+  t.notMatch(out, /^\S+Z [ID] /m, 'no INFO or DEBUG line')
 })

@@ -25,6 +25,7 @@ import { issueToken } from '../gateway/src/broker/device-registry.js'
 import { LatencyRecorder } from '../simulator/src/stats.js'
 import type { StartMessage } from './live-publisher-process.js'
 import type { DirectStart } from './live-api-process.js'
+import { NODE_FLAGS } from '../bin/node-flags.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -52,7 +53,7 @@ const rand = rng(7)
 interface Child { proc: ChildProcess, ask: <R>(type: string, reply: string) => Promise<R> }
 
 function forkChild (file: string, env: NodeJS.ProcessEnv): Child {
-  const proc = fork(new URL(file, import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const proc = fork(new URL(file, import.meta.url).pathname, [], { execArgv: [...NODE_FLAGS, '--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   return {
     proc,
     ask: async <R>(type: string, reply: string) => await new Promise<R>((resolve, reject) => {

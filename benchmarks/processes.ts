@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { freePort, startQuestDb, type ManagedQuestDb } from '../scripts/questdb.js'
+import { NODE_FLAGS } from '../bin/node-flags.js'
 
 export interface Cleanup { add: (fn: () => Promise<void> | void) => void, run: () => Promise<void> }
 
@@ -64,7 +65,7 @@ export interface GatewayChild { pid: number, mqttUrl: string, httpUrl: string, d
 /** `fleetgate start` (gateway + api) on free loopback ports against the given QuestDB. */
 export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string, pgUrl: string }, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<GatewayChild> {
   const dataDir = tempDir(cleanup, 'fleetgate-bench-gw-')
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'bin/cli.ts', 'start'], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...nodeArgs, '--import', 'tsx', 'bin/cli.ts', 'start'], {
     cwd: new URL('..', import.meta.url).pathname,
     env: {
       ...process.env,

@@ -100,6 +100,8 @@ t.test('api', async t => {
     await new Promise(resolve => ws.once('open', resolve))
     t.teardown(() => ws.close())
     await publish(t, s, 'app-2', 'telemetry', [JSON.stringify({ ts: now, lat: 2, lon: 2 }), 'not json'])
+    // queryable before the next subtest counts the readings
+    await pollCount(s.pgUrl, "SELECT count() n FROM readings WHERE vehicle_id = 'app-2'", 1)
     const r = await call(s, '/metrics', { key: null })
     t.match(r.headers.get('content-type'), /^text\/plain/)
     for (const line of [

@@ -1,12 +1,22 @@
 // simulate() against the real stack (managed QuestDB, gateway, api): the
 // faults it reports are what the gateway quarantined, offline spells arrive as
 // batches, and verify() catches a reading that is gone from QuestDB.
-import t from 'tap'
+import t, { type Test } from 'tap'
+import type { Config } from '../../schemas/config.js'
 import { startQuestDbForTest, startStack, issueTokens, query, waitWalApplied } from '../../test/helper.js'
 import { simulate, vehicleIds } from '../src/simulate.js'
 import { verify } from '../src/verify.js'
 import { shapeFactor } from '../src/simulate.js'
 import { parseFaults } from '../src/cli.js'
+
+/** A stack, and simulate()'s options for 20 vehicles named `prefix`* at 10 Hz, QoS 1, window 4. */
+async function fleetOf20 (t: Test, prefix: string, config: Partial<Config> = {}) {
+  const db = await startQuestDbForTest(t)
+  const stack = await startStack(t, db, config)
+  const ids = vehicleIds(20, prefix)
+  const tokens = issueTokens(stack.config.DATA_DIR, ids)
+  return { stack, ids, fleet: { url: stack.mqttUrl, vehicles: 20, tokens, hz: 10, parkedIntervalS: 0.1, qos: 1 as const, window: 4, prefix } }
+}
 
 t.test('load shapes', async t => {
   t.equal(shapeFactor({ kind: 'steady' }, 5, 10), 1)
@@ -18,20 +28,10 @@ t.test('load shapes', async t => {
 })
 
 t.test('faults counted, quarantined by reason, offline batches stored, and a removed row caught', async t => {
-  const db = await startQuestDbForTest(t)
-  const stack = await startStack(t, db, { ACK_MODE: 'commit' })
-  const ids = vehicleIds(20, 'simt-')
-  const tokens = issueTokens(stack.config.DATA_DIR, ids)
+  const { stack, ids, fleet } = await fleetOf20(t, 'simt-', { ACK_MODE: 'commit' })
   const report = await simulate({
-    url: stack.mqttUrl,
-    vehicles: 20,
-    tokens,
-    hz: 10,
-    parkedIntervalS: 0.1,
+    ...fleet,
     durationS: 4,
-    qos: 1,
-    window: 4,
-    prefix: 'simt-',
     seed: 42,
     faults: { malformed: 0.02, schema: 0.02, future: 0.02, foreignTopic: 0.02, duplicate: 0.03, wrongToken: 0.5 },
     offline: { perHour: 1800, minS: 0.5, maxS: 1.5 }
@@ -85,22 +85,12 @@ t.test('QoS 0 over WebSocket, and a connect storm', async t => {
 })
 
 t.test('a warm-up is left out of the PUBACK percentiles, and the timeline has every second', async t => {
-  const db = await startQuestDbForTest(t)
-  const stack = await startStack(t, db)
-  const ids = vehicleIds(20, 'wu-')
-  const tokens = issueTokens(stack.config.DATA_DIR, ids)
+  const { stack, fleet } = await fleetOf20(t, 'wu-')
   const phases: string[] = []
   const report = await simulate({
-    url: stack.mqttUrl,
-    vehicles: 20,
-    tokens,
-    hz: 10,
-    parkedIntervalS: 0.1,
+    ...fleet,
     durationS: 3,
     warmupS: 1,
-    qos: 1,
-    window: 4,
-    prefix: 'wu-',
     onPhase: p => { phases.push(p) }
   })
   t.same(phases, ['publishing', 'measuring', 'draining'])

@@ -5,12 +5,11 @@
 // half the QoS 1 maximum and at 20,000 readings/s; and the gateway's CPU and
 // RSS with 10,000 connected vehicles.
 import pg from 'pg'
-import { fork } from 'node:child_process'
 import { verify } from '../simulator/src/verify.js'
 import { vehicleIds } from '../simulator/src/simulate.js'
 import { LatencyRecorder } from '../simulator/src/stats.js'
 import { runLoad, summary } from './load.js'
-import { procStats, startGatewayChild, waitSpoolDrained, watchProcess, type Cleanup, type GatewayChild } from './processes.js'
+import { procStats, startGatewayChild, startLiveProbe, waitSpoolDrained, watchProcess, type Cleanup, type GatewayChild } from './processes.js'
 
 export interface IngestOptions {
   stepS: number
@@ -48,21 +47,8 @@ async function ladder (gw: GatewayChild, o: IngestOptions, qos: 0 | 1): Promise<
 async function latencyRun (gw: GatewayChild, o: IngestOptions, rate: number): Promise<Record<string, number>> {
   const queryable = new LatencyRecorder()
   let measuring = false
-  const probe = fork(new URL('./live-probe-process.ts', import.meta.url).pathname, [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, LIVE_URL: gw.httpUrl.replace(/^http/, 'ws') + '/api/v1/live' },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
-  })
-  const probeExit = new Promise(resolve => probe.once('exit', resolve))
-  const summaryP = new Promise<{ p50: number, p99: number, count: number }>((resolve, reject) => {
-    probe.once('exit', code => reject(new Error(`live probe exited with ${code}`)))
-    probe.on('message', (m: { type: string, p50: number, p99: number, count: number }) => { if (m.type === 'summary') resolve(m) })
-  })
-  summaryP.catch(() => {})
-  await Promise.race([
-    new Promise<void>(resolve => probe.on('message', (m: { type: string }) => { if (m.type === 'ready') resolve() })),
-    summaryP.then(() => { throw new Error('live probe ended before it was ready') })
-  ])
+  const probe = await startLiveProbe(gw.httpUrl)
+  let liveSummary: ReturnType<typeof probe.stop> | undefined
   const db = new pg.Client({ connectionString: gw.pgUrl })
   await db.connect()
   const ids = vehicleIds(o.vehicles, 'e2e-')
@@ -97,14 +83,14 @@ async function latencyRun (gw: GatewayChild, o: IngestOptions, rate: number): Pr
     onPhase: p => {
       if (p === 'publishing') return
       measuring = p === 'measuring'
-      probe.send({ type: measuring ? 'start' : 'stop' })
+      if (measuring) probe.start()
+      else { liveSummary = probe.stop(); liveSummary.catch(() => {}) }
     }
   })
   probing = false
   await probes
   await db.end()
-  const l = await summaryP
-  await probeExit
+  const l = await (liveSummary ?? probe.stop())
   const q = queryable.summary()
   return {
     ...summary(r),

@@ -2,7 +2,7 @@
 // the api) as a child process, Mosquitto from Debian packages; and the CPU and
 // RSS of a pid read from /proc. Loopback only; every child is stopped by its
 // own pid in the same run.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -103,6 +103,47 @@ export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string
     child.once('exit', code => { clearTimeout(t); reject(new Error(`gateway exited with ${code}`)) })
   })
   return { pid: child.pid as number, mqttUrl: up.mqtt, httpUrl: up.http, dataDir, pgUrl: db.pgUrl, stop }
+}
+
+export interface LiveProbe {
+  pid: number
+  /** From now on the probe records publish-to-live latency. */
+  start: () => void
+  /** Ends the probe process; its percentiles. */
+  stop: () => Promise<{ p50: number, p99: number, count: number }>
+}
+
+/**
+ * A WebSocket client of the gateway's /api/v1/live subscribed to every
+ * vehicle, in its own process (live-probe-process.ts); resolves once it has
+ * its snapshot.
+ */
+export async function startLiveProbe (httpUrl: string): Promise<LiveProbe> {
+  const probe = fork(new URL('./live-probe-process.ts', import.meta.url).pathname, [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, LIVE_URL: httpUrl.replace(/^http/, 'ws') + '/api/v1/live' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  })
+  const probeExit = new Promise(resolve => probe.once('exit', resolve))
+  const summaryP = new Promise<{ p50: number, p99: number, count: number }>((resolve, reject) => {
+    probe.once('exit', code => reject(new Error(`live probe exited with ${code}`)))
+    probe.on('message', (m: { type: string, p50: number, p99: number, count: number }) => { if (m.type === 'summary') resolve(m) })
+  })
+  summaryP.catch(() => {})
+  await Promise.race([
+    new Promise<void>(resolve => probe.on('message', (m: { type: string }) => { if (m.type === 'ready') resolve() })),
+    summaryP.then(() => { throw new Error('live probe ended before it was ready') })
+  ])
+  return {
+    pid: probe.pid as number,
+    start: () => probe.send({ type: 'start' }),
+    async stop () {
+      probe.send({ type: 'stop' })
+      const l = await summaryP
+      await probeExit
+      return l
+    }
+  }
 }
 
 /** The gateway's /metrics as numbers, keyed by name and labels as written (e.g. `fleetgate_x{kind="a"}`). */

@@ -1,4 +1,4 @@
-// npm run bench -- profile [--rate 20000] [--qos 1] [--ack-mode spool] [--duration-s 15] [--warmup-s 10] [--cpu-prof DIR]
+// npm run bench -- profile [--rate 20000] [--qos 1] [--ack-mode spool] [--duration-s 15] [--warmup-s 10] [--live] [--cpu-prof DIR]
 // One load step against a gateway child (fleetgate start) and a managed
 // QuestDB: where the machine's CPU went (simulator, gateway, QuestDB), the
 // gateway's own view (event-loop lag, GC, time waited for durability), and a
@@ -6,12 +6,14 @@
 // seconds (the load runs warm-up + duration); the second-by-second PUBACK
 // latency is printed, warm-up included. With --cpu-prof the gateway writes a
 // V8 CPU profile into DIR when it stops (open it in Chrome DevTools or
-// speedscope).
+// speedscope). With --live a WebSocket client subscribed to every vehicle
+// (the ingest bench's live probe) runs beside the load, and its
+// publish-to-live percentiles are printed.
 import { parseArgs } from 'node:util'
 import { execSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { verify } from '../simulator/src/verify.js'
-import { createCleanup, procStats, startBenchQuestDb, scrapeMetrics, startGatewayChild, waitSpoolDrained, watchProcess } from './processes.js'
+import { createCleanup, procStats, startBenchQuestDb, scrapeMetrics, startGatewayChild, startLiveProbe, waitSpoolDrained, watchProcess } from './processes.js'
 import { runLoad, summary } from './load.js'
 
 const { values } = parseArgs({
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     vehicles: { type: 'string', default: '1000' },
     window: { type: 'string', default: '16' },
     'cpu-prof': { type: 'string' },
+    live: { type: 'boolean', default: false },
     'node-args': { type: 'string', default: '' }
   }
 })
@@ -43,8 +46,12 @@ try {
   const nodeArgs = values['node-args'].split(' ').filter(Boolean)
   if (values['cpu-prof']) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`)
   const gw = await startGatewayChild(cleanup, db, { ACK_MODE: values['ack-mode'] }, nodeArgs)
+  const probe = values.live ? await startLiveProbe(gw.httpUrl) : null
+  let liveSummary: Promise<{ p50: number, p99: number, count: number }> | undefined
   const javaPid = Number(execSync('pgrep -n java').toString().trim())
   const q0 = procStats(javaPid).cpuS
+  const l0 = probe ? procStats(probe.pid).cpuS : 0
+  let l1 = 0
   const m0 = machineTicks()
   const c0 = process.cpuUsage()
   const t0 = performance.now()
@@ -57,7 +64,11 @@ try {
     warmupS: Number(values['warmup-s']),
     qos: Number(values.qos) as 0 | 1,
     window: Number(values.window),
-    prefix: 'e2e-'
+    prefix: 'e2e-',
+    onPhase: p => {
+      if (p === 'measuring') probe?.start()
+      if (p === 'draining' && probe) { l1 = procStats(probe.pid).cpuS; liveSummary = probe.stop(); liveSummary.catch(() => {}) }
+    }
   }))
   const s = (performance.now() - t0) / 1000
   const m1 = machineTicks()
@@ -67,13 +78,15 @@ try {
     simulatorPct: Math.round((c1.user + c1.system) / 1e4 / s),
     gatewayPct: w.cpuPct,
     questdbPct: Math.round((procStats(javaPid).cpuS - q0) / s * 100),
+    ...(probe ? { liveProbePct: Math.round((l1 - l0) / s * 100) } : {}),
     gatewayRssPeakMb: w.rssPeakMb
   }
   const metrics = [...await scrapeMetrics(gw.httpUrl)].filter(([k]) => SHOWN.test(k)).map(([k, v]) => `${k} ${v}`)
   const drainMs = await waitSpoolDrained(gw)
   const v = await verify(w.result.ledger, gw.pgUrl)
   await gw.stop()
-  console.log(JSON.stringify({ load: summary(w.result), cpu, spoolDrainedAfterMs: drainMs, missing: v.missing, duplicated: v.duplicated }, null, 2))
+  const live = liveSummary ? await liveSummary : undefined
+  console.log(JSON.stringify({ load: summary(w.result), cpu, ...(live ? { live } : {}), spoolDrainedAfterMs: drainMs, missing: v.missing, duplicated: v.duplicated }, null, 2))
   console.log(metrics.join('\n'))
   console.log('PUBACK by second (s n p50 p99 max ms):\n' + w.result.pubackTimeline.map(t => `${t.s} ${t.n} ${t.p50} ${t.p99} ${t.max}`).join('\n'))
 } finally {

@@ -38,6 +38,7 @@ const { values, positionals } = parseArgs({
     'start-rate': { type: 'string', default: '5000' },
     'max-rate': { type: 'string', default: '200000' },
     factor: { type: 'string', default: '1.5' },
+    refine: { type: 'string', default: '2' },
     'ack-modes': { type: 'string', default: 'spool,commit' },
     'fleet-vehicles': { type: 'string', default: '10000' },
     'fleet-rate': { type: 'string', default: '10000' },
@@ -67,7 +68,7 @@ const results: Record<string, unknown> = {
     node: process.version,
     loadAverageAtStart: loadavg().map(x => Math.round(x * 10) / 10)
   },
-  settings: { stepS, warmupS, ceilingS, vehicles: Number(values.vehicles), window: Number(values.window), ackModes: values['ack-modes'].split(',') }
+  settings: { stepS, warmupS, ceilingS, vehicles: Number(values.vehicles), window: Number(values.window), startRate: Number(values['start-rate']), factor: Number(values.factor), refine: Number(values.refine), ackModes: values['ack-modes'].split(',') }
 }
 
 const cleanup = createCleanup()
@@ -97,6 +98,7 @@ try {
       startRate: Number(values['start-rate']),
       maxRate: Number(values['max-rate']),
       factor: Number(values.factor),
+      refine: Number(values.refine),
       ackModes: values['ack-modes'].split(','),
       fleetVehicles: Number(values['fleet-vehicles']),
       fleetRate: Number(values['fleet-rate'])

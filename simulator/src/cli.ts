@@ -23,6 +23,7 @@ export function formatReport (r: Report, v?: VerifyResult): string {
     ['duration', `${r.durationS} s`],
     ['rate (sent, acked)', `${r.ratePerS}/s, ${r.ackRatePerS}/s`],
     [r.warmupS > 0 ? `PUBACK latency p50/p90/p99/max (after ${r.warmupS} s)` : 'PUBACK latency p50/p90/p99/max', `${r.pubackMs.p50} / ${r.pubackMs.p90} / ${r.pubackMs.p99} / ${r.pubackMs.max} ms`],
+    ['own event-loop delay p50/p99/max', `${r.loopLagMs.p50} / ${r.loopLagMs.p99} / ${r.loopLagMs.max} ms (included in the latencies above)`],
     ['connect p50/p90/p99/max', `${r.connectMs.p50} / ${r.connectMs.p90} / ${r.connectMs.p99} / ${r.connectMs.max} ms (reconnects ${r.reconnects})`]
   ]
   if (v) {

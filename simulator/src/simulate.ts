@@ -9,6 +9,7 @@ import { createVehicle, isParked, networkForSeed, step, type ModelOptions, type 
 import { createRng, type CityBox, type RoadNetwork } from './roads.js'
 import { ConnectRefusedError, LeanClient } from './lean-client.js'
 import { LatencyRecorder } from './stats.js'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 
 export type LoadShape =
   | { kind: 'steady' }
@@ -141,11 +142,18 @@ export interface Report {
   pubackSamples: number
   /** PUBACK latency of all QoS 1 readings, warm-up included (equal to pubackMs without one). */
   pubackAllMs: { p50: number, p90: number, p99: number, max: number }
+  /**
+   * This process's own event-loop delay while publishing after the warm-up:
+   * how late the simulator itself ran, which every latency above includes.
+   */
+  loopLagMs: { p50: number, p99: number, max: number }
   /** PUBACK latency by the second of the run the reading was sent in, warm-up included. */
   pubackTimeline: Array<{ s: number, n: number, p50: number, p99: number, max: number }>
   connectMs: { p50: number, p90: number, p99: number, max: number }
   ledger: Ledger
 }
+
+const LAG_RESOLUTION_MS = 10
 
 export function vehicleIds (n: number, prefix = 'sim-'): string[] {
   const width = String(n - 1).length
@@ -439,7 +447,13 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
   runStart = Date.now()
   publishing = true
   opts.onPhase?.('publishing')
-  const warmupTimer = setTimeout(() => { if (!stopped) opts.onPhase?.('measuring') }, warmupMs)
+  // sampled every LAG_RESOLUTION_MS; a sample is that interval plus the delay
+  const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS })
+  lag.enable()
+  const warmupTimer = setTimeout(() => {
+    lag.reset()
+    if (!stopped) opts.onPhase?.('measuring')
+  }, warmupMs)
   const publishStart = performance.now()
   const cpu0 = process.cpuUsage()
   for (const s of sims) if (s.phase === 'online') s.nextDue = runStart + faultRng() * intervalMs(s, runStart)
@@ -451,6 +465,8 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
   clearTimeout(warmupTimer)
   const publishEnd = performance.now()
   const cpu = process.cpuUsage(cpu0)
+  lag.disable()
+  const lagMs = (ns: number): number => lag.count === 0 ? 0 : Math.round(Math.max(0, ns / 1e6 - LAG_RESOLUTION_MS) * 100) / 100
   opts.onPhase?.('draining')
   // offline vehicles come back and send what they buffered; the rest drains
   const drainUntil = Date.now() + (opts.drainTimeoutS ?? 15) * 1000
@@ -491,6 +507,7 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
     warmupS: warmupMs / 1000,
     pubackSamples: latency.count(),
     pubackAllMs: latencyAll.summary(),
+    loopLagMs: { p50: lagMs(lag.percentile(50)), p99: lagMs(lag.percentile(99)), max: lagMs(lag.max) },
     pubackTimeline: bySecond.map((r, s) => {
       const { p50, p99, max } = r.summary()
       return { s, n: r.count(), p50, p99, max }

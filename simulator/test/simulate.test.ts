@@ -84,14 +84,18 @@ t.test('QoS 0 over WebSocket, and a connect storm', async t => {
   t.ok(v.ok, `QoS 0: ${v.found} of ${v.expected} stored`)
 })
 
-t.test('a warm-up is left out of the PUBACK percentiles, and the timeline has every second', async t => {
+t.test('a warm-up is left out of the PUBACK percentiles, the timeline has every second, the own loop delay is reported', async t => {
   const { stack, fleet } = await fleetOf20(t, 'wu-')
   const phases: string[] = []
   const report = await simulate({
     ...fleet,
     durationS: 3,
     warmupS: 1,
-    onPhase: p => { phases.push(p) }
+    onPhase: p => {
+      phases.push(p)
+      // the simulator's own loop blocked for 150 ms while it measures
+      if (p === 'measuring') setTimeout(() => { const end = performance.now() + 150; while (performance.now() < end); }, 500)
+    }
   })
   t.same(phases, ['publishing', 'measuring', 'draining'])
   t.equal(report.warmupS, 1)
@@ -102,6 +106,8 @@ t.test('a warm-up is left out of the PUBACK percentiles, and the timeline has ev
   t.equal(report.pubackSamples, afterWarmup, 'the percentiles count only what was sent after the first second')
   t.ok(report.pubackSamples > 0 && report.pubackSamples < report.acked)
   t.ok(report.pubackAllMs.max >= report.pubackMs.max)
+  t.ok(report.loopLagMs.max >= 100, `the simulator reports its own blocked loop (max ${report.loopLagMs.max} ms)`)
+  t.ok(report.loopLagMs.p50 <= report.loopLagMs.p99 && report.loopLagMs.p99 <= report.loopLagMs.max)
   const v = await verify(report.ledger, stack.pgUrl)
   t.ok(v.ok, 'the warm-up\'s readings are verified like the rest')
 })

@@ -101,6 +101,7 @@ async function latencyRun (gw: GatewayChild, o: IngestOptions, rate: number): Pr
     pubackMaxMs: r.pubackMs.max,
     warmupS: r.warmupS,
     pubackP99WithWarmupMs: r.pubackAllMs.p99,
+    simulatorLoopLagP99Ms: r.loopLagMs.p99,
     liveP50Ms: l.p50,
     liveP99Ms: l.p99,
     liveSamples: l.count,

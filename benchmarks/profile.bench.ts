@@ -86,7 +86,7 @@ try {
   const v = await verify(w.result.ledger, gw.pgUrl)
   await gw.stop()
   const live = liveSummary ? await liveSummary : undefined
-  console.log(JSON.stringify({ load: summary(w.result), cpu, ...(live ? { live } : {}), spoolDrainedAfterMs: drainMs, missing: v.missing, duplicated: v.duplicated }, null, 2))
+  console.log(JSON.stringify({ load: summary(w.result), simulatorLoopLagMs: w.result.loopLagMs, cpu, ...(live ? { live } : {}), spoolDrainedAfterMs: drainMs, missing: v.missing, duplicated: v.duplicated }, null, 2))
   console.log(metrics.join('\n'))
   console.log('PUBACK by second (s n p50 p99 max ms):\n' + w.result.pubackTimeline.map(t => `${t.s} ${t.n} ${t.p50} ${t.p99} ${t.max}`).join('\n'))
 } finally {

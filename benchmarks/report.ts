@@ -53,7 +53,9 @@ export function toMarkdown (r: Obj): string {
       const label = `${fmt(get(x, 'targetPerS'))}/s (${at === 'at20k' ? '20,000/s' : 'half the QoS 1 max'}), acked ${fmt(get(x, 'ackedPerS'))}/s${warm ? `, after ${fmt(warm)} s of warm-up` : ''}`
       const p99 = get(x, 'pubackP99Ms')
       const withWarm = warm ? `; p99 with the warm-up ${fmt(get(x, 'pubackP99WithWarmupMs'))} ms` : ''
-      row(`PUBACK p50 / p90 / p99 / max at ${label}`, `${fmt(get(x, 'pubackP50Ms'))} / ${fmt(get(x, 'pubackP90Ms'))} / ${fmt(p99)} / ${fmt(get(x, 'pubackMaxMs'))} ms`, `Mosquitto QoS 1 p99 ${fmt(get(r, 'relay.qos1.pubackP99Ms'))} ms${withWarm}`, '', at === 'at20k' ? 'p99 < 50 ms' : '', at === 'at20k' ? verdict(p99 === undefined ? undefined : p99 < 50) : '')
+      const simLag = get(x, 'simulatorLoopLagP99Ms')
+      const withLag = simLag === undefined ? '' : `; the simulator's own loop delay p99 ${fmt(simLag)} ms`
+      row(`PUBACK p50 / p90 / p99 / max at ${label}`, `${fmt(get(x, 'pubackP50Ms'))} / ${fmt(get(x, 'pubackP90Ms'))} / ${fmt(p99)} / ${fmt(get(x, 'pubackMaxMs'))} ms`, `Mosquitto QoS 1 p99 ${fmt(get(r, 'relay.qos1.pubackP99Ms'))} ms${withWarm}${withLag}`, '', at === 'at20k' ? 'p99 < 50 ms' : '', at === 'at20k' ? verdict(p99 === undefined ? undefined : p99 < 50) : '')
       const lv = get(x, 'liveP99Ms')
       row(`publish-to-live p50 / p99 at ${label}`, `${fmt(get(x, 'liveP50Ms'))} / ${fmt(lv)} ms (${fmt(get(x, 'liveSamples'))} samples)`, '', '', 'p99 < 100 ms', verdict(lv === undefined ? undefined : lv < 100))
       const qv = get(x, 'queryableP99Ms')

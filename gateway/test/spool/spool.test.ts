@@ -203,6 +203,23 @@ t.test('lines QuestDB refuses are isolated; the rest of the batch is written', a
   await spool.close(5000)
 })
 
+t.test('one batch bisected around a refused line: every other line arrives whole, in order, without record headers', async t => {
+  const fake = await fakeQuestDb(t)
+  fake.mode = 'refuse-poison'
+  const poisoned: string[] = []
+  // a linger longer than the appends take: the 50 records go out as one batch
+  const spool = await spoolFor(tempDir(t), fake.url, { lingerMs: 200, onPoison: c => poisoned.push(c.toString()) })
+  const receipts = await Promise.all(Array.from({ length: 50 }, (_, i) => spool.append(line(i, i === 37 ? 'POISON' : 'ok'))))
+  await Promise.all(receipts.map(r => r.confirmed))
+  const expected = Array.from({ length: 50 }, (_, i) => i).filter(i => i !== 37).map(i => line(i).toString().trimEnd())
+  t.same(fake.lines, expected, 'the 49 other lines, each exactly as appended')
+  t.same(poisoned, [line(37, 'POISON').toString()], 'the refused record alone, exactly as appended')
+  // [0,50) no, [0,25) yes, [25,50) no, [25,37) yes, [37,50) no, [37,43) no,
+  // [37,40) no, [37,38) poison, [38,40) [40,43) [43,50) yes
+  t.equal(fake.requests, 11, 'one batch of 50, bisected down to the refused record')
+  await spool.close(5000)
+})
+
 t.test('close drains within its bound and keeps the rest for the next start', async t => {
   const fake = await fakeQuestDb(t)
   const dir = tempDir(t)

@@ -51,7 +51,6 @@ async function latencyRun (gw: GatewayChild, o: IngestOptions, rate: number): Pr
   const queryable = new LatencyRecorder()
   let measuring = false
   const probe = await startLiveProbe(gw.httpUrl)
-  let liveSummary: ReturnType<typeof probe.stop> | undefined
   const db = new pg.Client({ connectionString: gw.pgUrl })
   await db.connect()
   const ids = vehicleIds(o.vehicles, 'e2e-')
@@ -87,13 +86,13 @@ async function latencyRun (gw: GatewayChild, o: IngestOptions, rate: number): Pr
       if (p === 'publishing') return
       measuring = p === 'measuring'
       if (measuring) probe.start()
-      else { liveSummary = probe.stop(); liveSummary.catch(() => {}) }
+      else void probe.stop()
     }
   })
   probing = false
   await probes
   await db.end()
-  const l = await (liveSummary ?? probe.stop())
+  const l = await probe.stop()
   const q = queryable.summary()
   return {
     ...summary(r),

@@ -109,7 +109,7 @@ export interface LiveProbe {
   pid: number
   /** From now on the probe records publish-to-live latency. */
   start: () => void
-  /** Ends the probe process; its percentiles. */
+  /** Ends the probe process; its percentiles (the same promise however often it is called). */
   stop: () => Promise<{ p50: number, p99: number, count: number }>
 }
 
@@ -134,14 +134,17 @@ export async function startLiveProbe (httpUrl: string): Promise<LiveProbe> {
     new Promise<void>(resolve => probe.on('message', (m: { type: string }) => { if (m.type === 'ready') resolve() })),
     summaryP.then(() => { throw new Error('live probe ended before it was ready') })
   ])
+  let stopped: Promise<{ p50: number, p99: number, count: number }> | undefined
   return {
     pid: probe.pid as number,
     start: () => probe.send({ type: 'start' }),
-    async stop () {
-      probe.send({ type: 'stop' })
-      const l = await summaryP
-      await probeExit
-      return l
+    stop () {
+      if (stopped === undefined) {
+        probe.send({ type: 'stop' })
+        stopped = summaryP.then(async l => { await probeExit; return l })
+        stopped.catch(() => {})
+      }
+      return stopped
     }
   }
 }

@@ -47,7 +47,6 @@ try {
   if (values['cpu-prof']) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`)
   const gw = await startGatewayChild(cleanup, db, { ACK_MODE: values['ack-mode'] }, nodeArgs)
   const probe = values.live ? await startLiveProbe(gw.httpUrl) : null
-  let liveSummary: Promise<{ p50: number, p99: number, count: number }> | undefined
   const javaPid = Number(execSync('pgrep -n java').toString().trim())
   const q0 = procStats(javaPid).cpuS
   const l0 = probe ? procStats(probe.pid).cpuS : 0
@@ -67,7 +66,7 @@ try {
     prefix: 'e2e-',
     onPhase: p => {
       if (p === 'measuring') probe?.start()
-      if (p === 'draining' && probe) { l1 = procStats(probe.pid).cpuS; liveSummary = probe.stop(); liveSummary.catch(() => {}) }
+      if (p === 'draining' && probe) { l1 = procStats(probe.pid).cpuS; void probe.stop() }
     }
   }))
   const s = (performance.now() - t0) / 1000
@@ -85,7 +84,7 @@ try {
   const drainMs = await waitSpoolDrained(gw)
   const v = await verify(w.result.ledger, gw.pgUrl)
   await gw.stop()
-  const live = liveSummary ? await liveSummary : undefined
+  const live = probe ? await probe.stop() : undefined
   console.log(JSON.stringify({ load: summary(w.result), simulatorLoopLagMs: w.result.loopLagMs, cpu, ...(live ? { live } : {}), spoolDrainedAfterMs: drainMs, missing: v.missing, duplicated: v.duplicated }, null, 2))
   console.log(metrics.join('\n'))
   console.log('PUBACK by second (s n p50 p99 max ms):\n' + w.result.pubackTimeline.map(t => `${t.s} ${t.n} ${t.p50} ${t.p99} ${t.max}`).join('\n'))

@@ -105,12 +105,15 @@ export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string
   return { pid: child.pid as number, mqttUrl: up.mqtt, httpUrl: up.http, dataDir, pgUrl: db.pgUrl, stop }
 }
 
+/** Publish-to-live latency percentiles (ms) and the number of positions received. */
+export interface LiveSummary { p50: number, p99: number, count: number }
+
 export interface LiveProbe {
   pid: number
   /** From now on the probe records publish-to-live latency. */
   start: () => void
   /** Ends the probe process; its percentiles (the same promise however often it is called). */
-  stop: () => Promise<{ p50: number, p99: number, count: number }>
+  stop: () => Promise<LiveSummary>
 }
 
 /**
@@ -125,16 +128,16 @@ export async function startLiveProbe (httpUrl: string): Promise<LiveProbe> {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   const probeExit = new Promise(resolve => probe.once('exit', resolve))
-  const summaryP = new Promise<{ p50: number, p99: number, count: number }>((resolve, reject) => {
+  const summaryP = new Promise<LiveSummary>((resolve, reject) => {
     probe.once('exit', code => reject(new Error(`live probe exited with ${code}`)))
-    probe.on('message', (m: { type: string, p50: number, p99: number, count: number }) => { if (m.type === 'summary') resolve(m) })
+    probe.on('message', (m: LiveSummary & { type: string }) => { if (m.type === 'summary') resolve(m) })
   })
   summaryP.catch(() => {})
   await Promise.race([
     new Promise<void>(resolve => probe.on('message', (m: { type: string }) => { if (m.type === 'ready') resolve() })),
     summaryP.then(() => { throw new Error('live probe ended before it was ready') })
   ])
-  let stopped: Promise<{ p50: number, p99: number, count: number }> | undefined
+  let stopped: Promise<LiveSummary> | undefined
   return {
     pid: probe.pid as number,
     start: () => probe.send({ type: 'start' }),

@@ -27,7 +27,12 @@ const HEADER = 8
 // in a later turn, and under load a turn lasts tens of milliseconds; the
 // loop is blocked instead for the write itself (0.2 to 0.7 ms for 300 B to
 // 300 kB on this machine's disk, benchmarks/README.md).
-const SEGMENT_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC
+//
+// A group is written at the segment's data size, not appended (no O_APPEND):
+// a write that failed part-way (disk full) leaves bytes past the data, and
+// the next group writes over them. Appended, the next group would land after
+// them, and every record after would be read at the wrong offset.
+const SEGMENT_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_DSYNC
 
 export interface SpoolOptions {
   dir: string
@@ -248,9 +253,12 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
     const seg = segments[segments.length - 1] as Segment
     const t0 = performance.now()
     try {
-      let written = writevSync(writeFd, bufs)
+      let written = writevSync(writeFd, bufs, seg.size)
       // a short write (disk full, signal) continues where it stopped
-      while (written < bytes) written += writeSync(writeFd, Buffer.concat(bufs).subarray(written))
+      while (written < bytes) {
+        const rest = Buffer.concat(bufs).subarray(written)
+        written += writeSync(writeFd, rest, 0, rest.length, seg.size + written)
+      }
       counters.fsyncs++
     } catch (err) {
       log.error({ err }, 'spool write failed')

@@ -167,6 +167,23 @@ t.test('a crash (kill -9) leaves the unconfirmed tail, which the next open repla
   await second.close(5000)
 })
 
+t.test('a write cut short (disk full) leaves nothing in the way: later records are written and read at their place', async t => {
+  const fake = await fakeQuestDb(t)
+  // ulimit -f: a write past 1 MiB is cut short, then fails with EFBIG, as a full disk cuts it with ENOSPC
+  const helper = fileURLToPath(new URL('./spool-disk-full-helper.ts', import.meta.url))
+  const child = spawn('bash', ['-c', 'ulimit -f 1024 && exec "$0" "$@"', process.execPath, '--import', 'tsx', helper, tempDir(t), fake.url], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const report = await new Promise<{ refused: string, after: number }>((resolve, reject) => {
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('\n')) resolve(JSON.parse(out) as { refused: string, after: number }) })
+    child.once('exit', (code, sig) => reject(new Error(`child exited with ${code} ${sig}`)))
+  })
+  t.equal(report.refused, 'EFBIG', 'the group past the limit was refused')
+  t.equal(report.after, 10, 'the ten records after it were written')
+  await until(() => fake.lines.length >= 20, 'the 20 records')
+  t.same(fake.lines, Array.from({ length: 20 }, (_, i) => line(i).toString().trimEnd()), 'each exactly as appended, in order, and nothing of the refused group')
+})
+
 t.test('past its bound the spool withholds (backpressure) instead of dropping', async t => {
   const fake = await fakeQuestDb(t)
   fake.mode = 'down'

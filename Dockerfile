@@ -6,4 +6,4 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 COPY . .
 ENV DATA_DIR=/data MQTT_HOST=0.0.0.0 HTTP_HOST=0.0.0.0
 EXPOSE 1883 8083 3000
-CMD ["node", "--max-semi-space-size=32", "bin/fleetgate.js", "start"]
+CMD ["node", "--max-semi-space-size=64", "bin/fleetgate.js", "start"]

@@ -4,12 +4,12 @@
 // Dockerfile and the benchmarks' gateway child. test/node-flags.test.ts checks
 // all of them.
 //
-// --max-semi-space-size=32 (MB; Node 20's default is 16): a reading allocates
-// about 15 KB, nearly all of it dead within milliseconds, so a young
-// generation twice as large is scavenged half as often for the same survivors.
-// At 15,000 QoS 1 readings/s, 16 and 32 MB alternating (two pairs): the
-// gateway's GC time in 30 s 2.96 -> 1.43 and 2.67 -> 2.08 s, CPU per reading
-// 59.7 -> 52.8 and 57.3 -> 57.5 us, PUBACK p99 307 -> 88 and 310 -> 170 ms,
-// peak RSS 211 -> 250 and 208 -> 267 MB. 64 MB saved a little more CPU than 32
-// for about 60 MB more RSS.
-export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32']
+// --max-semi-space-size=64 (MB; Node 20's default is 16): a reading allocates
+// about 12 KB, nearly all of it dead within milliseconds, so a larger young
+// generation is scavenged less often for the same survivors. 16 -> 32 MB at
+// 15,000 QoS 1 readings/s (two pairs): GC time in 30 s 2.96 -> 1.43 and
+// 2.67 -> 2.08 s, PUBACK p99 307 -> 88 and 310 -> 170 ms. 32 -> 64 MB at
+// 20,000/s with the live probe (six pairs, benchmarks/README.md session 8):
+// GC time 2.65 -> 1.79 s on average, lower in all six; PUBACK p99 median
+// 104 -> 96 ms; peak RSS with 10,000 vehicles 321 -> 374 MB.
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64']

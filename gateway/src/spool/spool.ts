@@ -255,9 +255,9 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
     try {
       let written = writevSync(writeFd, bufs, seg.size)
       // a short write (disk full, signal) continues where it stopped
-      while (written < bytes) {
-        const rest = Buffer.concat(bufs).subarray(written)
-        written += writeSync(writeFd, rest, 0, rest.length, seg.size + written)
+      if (written < bytes) {
+        const all = Buffer.concat(bufs)
+        while (written < bytes) written += writeSync(writeFd, all, written, bytes - written, seg.size + written)
       }
       counters.fsyncs++
     } catch (err) {

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { openSpool } from '../../src/spool/spool.js'
 import { createIlpSender } from '../../src/questdb/ilp-sender.js'
 import { quietLogger, tempDir } from '../../../test/helper.js'
+import { line } from './records-helper.js'
 
 interface FakeQuestDb { url: string, lines: string[], mode: 'ok' | 'down' | 'refuse-poison', requests: number, server: Server }
 
@@ -30,10 +31,6 @@ async function fakeQuestDb (t: Test): Promise<FakeQuestDb> {
   fake.url = `http://127.0.0.1:${(fake.server.address() as { port: number }).port}`
   t.teardown(() => new Promise<void>(resolve => { fake.server.closeAllConnections(); fake.server.close(() => resolve()) }))
   return fake
-}
-
-function line (i: number, tag = 'ok'): Buffer {
-  return Buffer.from(`readings,vehicle_id=v${tag} seq=${i}i ${1700000000000000000 + i}\n`)
 }
 
 async function until (check: () => boolean, what: string, timeoutMs = 20000): Promise<void> {

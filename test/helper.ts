@@ -20,6 +20,12 @@ export function quietLogger (): Logger {
   return pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' })
 }
 
+/** Keeps the event loop in the current turn for `ms` (a turn made long on purpose). */
+export function busy (ms: number): void {
+  const until = performance.now() + ms
+  while (performance.now() < until);
+}
+
 export function tempDir (t: T, prefix = 'fleetgate-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))

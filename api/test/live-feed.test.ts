@@ -3,7 +3,11 @@
 // clients. One QuestDB for the file; each subtest uses its own vehicle ids.
 import t from 'tap'
 import WebSocket from 'ws'
-import { startQuestDbForTest, startStack, pollCount, pollUntil, type Stack } from '../../test/helper.js'
+import mqtt from 'mqtt'
+import { busy, startQuestDbForTest, startStack, pollCount, pollUntil, type Stack } from '../../test/helper.js'
+import { INTERNAL_CLIENT_PREFIX, INTERNAL_USERNAME, LIVE_BATCH_MAX_MS, LIVE_BATCH_TOPIC, LIVE_TOPIC_FILTER } from '../../schemas/topics.js'
+import type { LiveMessage, Position } from '../../schemas/live.js'
+import { DEFAULT_LIMITS } from '../src/live/live-client.js'
 import { createLiveMetrics, metricValue } from '../src/live/live-metrics.js'
 import { openLive, subscribe, connectFleet, startApi, reading, ids, wsUrl, type LiveConn } from './live-helper.js'
 
@@ -178,6 +182,34 @@ t.test('two api processes fed through the broker serve the same stream', async t
   t.pass('both api instances delivered the reading')
   const late = await openLive(t, wsUrl((apis[1] as { url: string }).url))
   t.same((await subscribe(late, { vehicles: ['multi-1'] })).map(p => p.seq), [7], 'and keep their latest table from the broker stream')
+})
+
+t.test('a long turn does not hold back the live stream: what is maxWakeMs old leaves in the middle of it', async t => {
+  const vid = (k: string): string => `turn-${k}`
+  const c = await openLive(t, wsUrl(stack.httpUrl))
+  await subscribe(c, { vehicles: ['a', 'b', 'c'].map(vid) })
+  // and the batches the gateway republishes for api processes apart from it
+  const batches: LiveMessage[][] = []
+  const internal = await mqtt.connectAsync(stack.mqttUrl, { clientId: INTERNAL_CLIENT_PREFIX + 'turn', username: INTERNAL_USERNAME, password: stack.gw.gateway.internalToken, protocolVersion: 4 })
+  t.teardown(() => internal.endAsync(true))
+  internal.on('message', (topic, payload) => { if (topic === LIVE_BATCH_TOPIC) batches.push(JSON.parse(payload.toString())) })
+  await internal.subscribeAsync(LIVE_TOPIC_FILTER, { qos: 0 })
+  const from = c.messages.length
+  const publish = (k: string, seq: number): void => {
+    const p = { vehicle_id: vid(k), ...reading(seq, 1, 1) } as unknown as Position
+    stack.gw.gateway.live.publish({ kind: 'telemetry', vehicleId: vid(k), items: [p] })
+  }
+  // one turn: a, then 20 ms of work, then b and c
+  publish('a', 1)
+  busy(Math.max(DEFAULT_LIMITS.maxWakeMs, LIVE_BATCH_MAX_MS) + 20)
+  publish('b', 2)
+  publish('c', 3)
+  await pollUntil(async () => c.positions.filter(p => p.vehicle_id.startsWith('turn-')).length === 3, 10000, 'three positions')
+  const frames = c.messages.slice(from).filter(m => m.type === 'positions').map(m => ids(m.positions ?? []))
+  t.same(frames, [[vid('a'), vid('b')], [vid('c')]], 'a and b when b found a old, c at the end of the turn')
+  await pollUntil(async () => batches.some(b => b.some(m => m.vehicleId === vid('c'))), 10000, 'batch with c')
+  const turn = batches.map(b => ids(b.filter(m => m.vehicleId.startsWith('turn-')).map(m => ({ vehicle_id: m.vehicleId })))).filter(b => b.length > 0)
+  t.same(turn, [[vid('a'), vid('b')], [vid('c')]], 'the same split in the broker batches')
 })
 
 t.test('shutdown closes clients with 1001', async t => {

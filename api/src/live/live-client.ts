@@ -22,6 +22,11 @@ export interface LiveLimits {
   heartbeatMs: number
   /** After a close frame, how long before the socket is destroyed anyway. */
   closeGraceMs: number
+  /**
+   * Clients woken this long ago are flushed at once, even in the middle of a
+   * turn of the event loop: under load one turn reads thousands of publishes.
+   */
+  maxWakeMs: number
 }
 
 export const DEFAULT_LIMITS: LiveLimits = {
@@ -31,7 +36,8 @@ export const DEFAULT_LIMITS: LiveLimits = {
   stallTimeoutMs: 30000,
   fallbackHz: 2,
   heartbeatMs: 30000,
-  closeGraceMs: 5000
+  closeGraceMs: 5000,
+  maxWakeMs: 5
 }
 
 const CHUNK_BYTES = 64 * 1024
@@ -47,7 +53,7 @@ export interface FeedContext {
   json: (p: Position) => string
   /** The latest positions matching a subscription (the snapshot). */
   snapshot: (sub: Subscription) => Position[]
-  /** Asks for a flush of this client on the next turn of the event loop. */
+  /** Asks for a flush of this client at the end of this turn of the event loop (or after maxWakeMs). */
   wake: (c: LiveClient) => void
 }
 

@@ -2,7 +2,8 @@
 // feed"). The live bus hands every accepted position to onLive, which keeps
 // the latest-position table and routes the position through the subscription
 // index to the clients that want it; it never awaits a client. Clients are
-// flushed on the next event-loop turn (max_hz 0) or on their tick (max_hz),
+// flushed at the end of the event-loop turn (max_hz 0; in a turn longer than
+// maxWakeMs, once their first position is that old) or on their tick (max_hz),
 // so every message is one batch serialized once, from positions serialized
 // once for all clients.
 import fp from 'fastify-plugin'
@@ -87,11 +88,16 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
 
   const awake = new Set<LiveClient>()
   let wakeScheduled = false
+  // when the first client of `awake` was woken
+  let awakeSince = 0
   function flushAwake (): void {
-    wakeScheduled = false
     const now = Date.now()
     for (const c of awake) c.flush(now)
     awake.clear()
+  }
+  function onImmediate (): void {
+    wakeScheduled = false
+    flushAwake()
   }
   const ctx: FeedContext = {
     limits,
@@ -99,8 +105,9 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
     json,
     snapshot,
     wake (c) {
+      if (awake.size === 0) awakeSince = performance.now()
       awake.add(c)
-      if (!wakeScheduled) { wakeScheduled = true; setImmediate(flushAwake) }
+      if (!wakeScheduled) { wakeScheduled = true; setImmediate(onImmediate) }
     }
   }
 
@@ -110,6 +117,12 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
   }
 
   function onLive (msg: LiveMessage): void {
+    route(msg)
+    // a long turn does not hold back what arrived at its start
+    if (awake.size > 0 && performance.now() - awakeSince >= limits.maxWakeMs) flushAwake()
+  }
+
+  function route (msg: LiveMessage): void {
     if (msg.kind === 'telemetry') {
       for (const p of msg.items) {
         keepLatest(p)

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs'
 import { timingSafeEqual } from 'node:crypto'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Logger } from 'pino'
-import { parseVehicleTopic, isVehicleId, vehicleSubtree, CONSUMED_TOPIC, LIVE_TOPIC_FILTER, LIVE_BATCH_TOPIC, LIVE_BATCH_MAX, INTERNAL_USERNAME, INTERNAL_CLIENT_PREFIX } from '../../../schemas/topics.js'
+import { parseVehicleTopic, isVehicleId, vehicleSubtree, CONSUMED_TOPIC, LIVE_TOPIC_FILTER, LIVE_BATCH_TOPIC, LIVE_BATCH_MAX, LIVE_BATCH_MAX_MS, INTERNAL_USERNAME, INTERNAL_CLIENT_PREFIX } from '../../../schemas/topics.js'
 import type { LiveBus, LiveMessage } from '../../../schemas/live.js'
 import type { DeviceRegistry } from './device-registry.js'
 import type { Pipeline, Outcome } from '../ingest/pipeline.js'
@@ -213,6 +213,7 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
   // 10,000 readings/s built a backlog of seconds and, draining, overflowed
   // mqemitter's stack).
   let liveBatch: LiveMessage[] = []
+  let liveBatchSince = 0
   function flushLive (): void {
     const batch = liveBatch
     liveBatch = []
@@ -225,7 +226,13 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
   const unsubscribeLive = live.subscribe(msg => {
     if (internalClients === 0) return
     liveBatch.push(msg)
-    if (liveBatch.length === 1) setImmediate(flushLive)
+    if (liveBatch.length === 1) {
+      liveBatchSince = performance.now()
+      setImmediate(flushLive)
+    } else if (performance.now() - liveBatchSince >= LIVE_BATCH_MAX_MS) {
+      // a long turn does not hold back what arrived at its start
+      flushLive()
+    }
   })
 
   async function listenOn (server: NetServer | HttpServer, port: number, host: string): Promise<number> {

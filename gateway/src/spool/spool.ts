@@ -2,7 +2,8 @@
 //
 // append() resolves once the chunk is written durably; the appends of one
 // event-loop turn are written together at the end of that turn (group
-// commit), so the cost of reaching the disk is shared. A single drain reads
+// commit), so the cost of reaching the disk is shared; in a turn longer than
+// maxGroupMs, as soon as the group's first append is that old. A single drain reads
 // records in order and sends them to QuestDB in batches through the IlpSender
 // (which keeps retrying the same bytes); only after QuestDB answered 2xx for a
 // batch does the confirmed position move, and a segment is deleted only when
@@ -48,6 +49,13 @@ export interface SpoolOptions {
    * with their number.
    */
   lingerMs?: number
+  /**
+   * A group is written as soon as its first append is this old, even in the
+   * middle of a turn (default 5). Under load one turn of the event loop can
+   * read thousands of publishes; without a bound the first of them waited for
+   * the last to be parsed before any PUBACK left.
+   */
+  maxGroupMs?: number
   /** After each group write, for metrics: the event loop was blocked for `seconds`. */
   onWrite?: (info: { seconds: number, bytes: number, records: number }) => void
   /** After a drain batch is confirmed, for metrics. */
@@ -185,6 +193,9 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
   let unconfirmed = replayBytes
   let pending: PendingAppend[] = []
   let flushScheduled = false
+  // when the oldest append of `pending` arrived
+  let groupStartedAt = 0
+  const maxGroupMs = opts.maxGroupMs ?? 5
   function startFlush (): void {
     flushScheduled = false
     writePending()
@@ -306,8 +317,11 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
     unconfirmed += chunk.length + HEADER
     // one promise per append, no async wrapper: this runs for every publish
     const p = new Promise<Receipt>((resolve, reject) => pending.push({ chunk, resolve, reject }))
-    // the group starts once this turn's I/O callbacks have all appended
+    // the group starts once this turn's I/O callbacks have all appended, or
+    // once its first append is maxGroupMs old (a long turn under load)
     if (!flushScheduled) { flushScheduled = true; setImmediate(startFlush) }
+    if (pending.length === 1) groupStartedAt = performance.now()
+    else if (performance.now() - groupStartedAt >= maxGroupMs) writePending()
     return p
   }
 

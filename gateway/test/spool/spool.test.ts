@@ -6,9 +6,9 @@ import { appendFileSync, readdirSync } from 'node:fs'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
-import { openSpool } from '../../src/spool/spool.js'
+import { openSpool, type SpoolOptions } from '../../src/spool/spool.js'
 import { createIlpSender } from '../../src/questdb/ilp-sender.js'
-import { quietLogger, tempDir } from '../../../test/helper.js'
+import { busy, quietLogger, tempDir } from '../../../test/helper.js'
 import { line } from './records-helper.js'
 
 interface FakeQuestDb { url: string, lines: string[], mode: 'ok' | 'down' | 'refuse-poison', requests: number, server: Server }
@@ -41,10 +41,13 @@ async function until (check: () => boolean, what: string, timeoutMs = 20000): Pr
   }
 }
 
-function spoolFor (dir: string, url: string, extra: { maxBytes?: number, segmentBytes?: number, maxBatchBytes?: number, lingerMs?: number, onWrite?: (w: { seconds: number, bytes: number, records: number }) => void, onPoison?: (c: Buffer) => void } = {}) {
+type Extra = Partial<Pick<SpoolOptions, 'maxBytes' | 'segmentBytes' | 'maxBatchBytes' | 'lingerMs' | 'maxGroupMs' | 'onWrite'>> & { onPoison?: (c: Buffer) => void }
+
+function spoolFor (dir: string, url: string, extra: Extra = {}) {
   const log = quietLogger()
-  const sender = createIlpSender({ httpUrl: url, log, backoffMinMs: 10, backoffMaxMs: 50, ...(extra.onPoison ? { onPoison: extra.onPoison } : {}) })
-  return openSpool({ dir, log, sender, segmentBytes: extra.segmentBytes ?? 1 << 20, maxBytes: extra.maxBytes ?? 1 << 30, maxBatchBytes: extra.maxBatchBytes ?? 64 * 1024, ...(extra.lingerMs !== undefined ? { lingerMs: extra.lingerMs } : {}), ...(extra.onWrite ? { onWrite: extra.onWrite } : {}) })
+  const { onPoison, ...opts } = extra
+  const sender = createIlpSender({ httpUrl: url, log, backoffMinMs: 10, backoffMaxMs: 50, ...(onPoison ? { onPoison } : {}) })
+  return openSpool({ dir, log, sender, segmentBytes: 1 << 20, maxBytes: 1 << 30, maxBatchBytes: 64 * 1024, ...opts })
 }
 
 t.test('group commit: many appends share few fsyncs; all arrive in order', async t => {
@@ -62,7 +65,8 @@ t.test('group commit: many appends share few fsyncs; all arrive in order', async
 t.test('the group is written in the turn that appended it: durable before the next timer', async t => {
   const fake = await fakeQuestDb(t)
   const writes: Array<{ seconds: number, bytes: number, records: number }> = []
-  const spool = await spoolFor(tempDir(t), fake.url, { onWrite: w => writes.push(w) })
+  // (a turn shorter than maxGroupMs, whatever the machine's load)
+  const spool = await spoolFor(tempDir(t), fake.url, { maxGroupMs: 10000, onWrite: w => writes.push(w) })
   let timerFired = false
   setTimeout(() => { timerFired = true }, 0)
   const receipts = await Promise.all(Array.from({ length: 100 }, (_, i) => spool.append(line(i))))
@@ -73,6 +77,27 @@ t.test('the group is written in the turn that appended it: durable before the ne
   t.equal(writes[0]?.records, 100)
   t.equal(writes[0]?.bytes, receipts.at(-1)?.lsn, 'bytes of the group, headers included')
   t.ok((writes[0]?.seconds ?? -1) >= 0, 'its duration')
+  await spool.close(5000)
+})
+
+t.test('a turn longer than maxGroupMs: the group is written once its first append is that old', async t => {
+  const fake = await fakeQuestDb(t)
+  const writes: Array<{ records: number }> = []
+  const spool = await spoolFor(tempDir(t), fake.url, { maxGroupMs: 20, onWrite: w => writes.push(w) })
+  const acked: number[] = []
+  const append = (i: number): Promise<void> => spool.append(line(i)).then(() => { acked.push(i) })
+  const done = [append(0), append(1)]
+  t.equal(writes.length, 0, 'a young group waits for the end of the turn')
+  busy(30)
+  done.push(append(2))
+  t.same(writes.map(w => w.records), [3], 'written in the middle of the turn, with the append that found it old')
+  done.push(append(3))
+  await Promise.resolve()
+  t.same(acked, [0, 1, 2], 'acknowledged before the turn ends')
+  await Promise.all(done)
+  t.same(writes.map(w => w.records), [3, 1], 'the rest at the end of the turn')
+  await until(() => fake.lines.length === 4, 'all lines')
+  t.same(fake.lines, [0, 1, 2, 3].map(i => line(i).toString().trimEnd()), 'in order, once')
   await spool.close(5000)
 })
 

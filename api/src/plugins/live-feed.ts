@@ -15,6 +15,7 @@ import { parseSubscribe, matches, type Subscription } from '../live/subscription
 import { SubscriptionIndex } from '../live/subscription-index.js'
 import { LiveClient, DEFAULT_LIMITS, CLOSE_GOING_AWAY, type LiveLimits, type FeedContext } from '../live/live-client.js'
 import { createLiveMetrics, type LiveMetrics } from '../live/live-metrics.js'
+import { turnBatch } from '../../../schemas/turn-batch.js'
 
 export { inBox, type BBox } from '../live/subscription.js'
 export { CLOSE_TOO_SLOW, CLOSE_GOING_AWAY, type LiveLimits } from '../live/live-client.js'
@@ -87,27 +88,20 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
   }
 
   const awake = new Set<LiveClient>()
-  let wakeScheduled = false
-  // when the first client of `awake` was woken
-  let awakeSince = 0
   function flushAwake (): void {
     const now = Date.now()
     for (const c of awake) c.flush(now)
     awake.clear()
   }
-  function onImmediate (): void {
-    wakeScheduled = false
-    flushAwake()
-  }
+  const awakeBatch = turnBatch(flushAwake, limits.maxWakeMs)
   const ctx: FeedContext = {
     limits,
     metrics,
     json,
     snapshot,
     wake (c) {
-      if (awake.size === 0) awakeSince = performance.now()
+      if (awake.size === 0) awakeBatch.opened()
       awake.add(c)
-      if (!wakeScheduled) { wakeScheduled = true; setImmediate(onImmediate) }
     }
   }
 
@@ -119,7 +113,7 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
   function onLive (msg: LiveMessage): void {
     route(msg)
     // a long turn does not hold back what arrived at its start
-    if (awake.size > 0 && performance.now() - awakeSince >= limits.maxWakeMs) flushAwake()
+    if (awake.size > 0) awakeBatch.cutIfOld()
   }
 
   function route (msg: LiveMessage): void {

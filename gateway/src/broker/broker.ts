@@ -15,6 +15,7 @@ import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Logger } from 'pino'
 import { parseVehicleTopic, isVehicleId, vehicleSubtree, CONSUMED_TOPIC, LIVE_TOPIC_FILTER, LIVE_BATCH_TOPIC, LIVE_BATCH_MAX, LIVE_BATCH_MAX_MS, INTERNAL_USERNAME, INTERNAL_CLIENT_PREFIX } from '../../../schemas/topics.js'
 import type { LiveBus, LiveMessage } from '../../../schemas/live.js'
+import { turnBatch } from '../../../schemas/turn-batch.js'
 import type { DeviceRegistry } from './device-registry.js'
 import type { Pipeline, Outcome } from '../ingest/pipeline.js'
 import type { ToRows } from '../ingest/to-rows.js'
@@ -213,7 +214,6 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
   // 10,000 readings/s built a backlog of seconds and, draining, overflowed
   // mqemitter's stack).
   let liveBatch: LiveMessage[] = []
-  let liveBatchSince = 0
   function flushLive (): void {
     const batch = liveBatch
     liveBatch = []
@@ -223,16 +223,13 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
       aedes.publish({ cmd: 'publish', topic: LIVE_BATCH_TOPIC, payload, qos: 0, retain: false, dup: false }, () => {})
     }
   }
+  const liveTurn = turnBatch(flushLive, LIVE_BATCH_MAX_MS)
   const unsubscribeLive = live.subscribe(msg => {
     if (internalClients === 0) return
     liveBatch.push(msg)
-    if (liveBatch.length === 1) {
-      liveBatchSince = performance.now()
-      setImmediate(flushLive)
-    } else if (performance.now() - liveBatchSince >= LIVE_BATCH_MAX_MS) {
-      // a long turn does not hold back what arrived at its start
-      flushLive()
-    }
+    // at the end of the turn, or once the first message is LIVE_BATCH_MAX_MS old
+    if (liveBatch.length === 1) liveTurn.opened()
+    else liveTurn.cutIfOld()
   })
 
   async function listenOn (server: NetServer | HttpServer, port: number, host: string): Promise<number> {

@@ -2,13 +2,14 @@
 //
 // append() resolves once the chunk is written durably; the appends of one
 // event-loop turn are written together at the end of that turn (group
-// commit), so the cost of reaching the disk is shared; in a turn longer than
-// maxGroupMs, as soon as the group's first append is that old. A single drain reads
-// records in order and sends them to QuestDB in batches through the IlpSender
-// (which keeps retrying the same bytes); only after QuestDB answered 2xx for a
-// batch does the confirmed position move, and a segment is deleted only when
-// all of it is confirmed. After a crash the next open() replays what was not
-// confirmed (duplicates are harmless: the tables DEDUP UPSERT).
+// commit), so the cost of reaching the disk is shared (in a turn longer than
+// maxGroupMs, as soon as the group's first append is that old). A single
+// drain reads records in order and sends them to QuestDB in batches through
+// the IlpSender (which keeps retrying the same bytes); only after QuestDB
+// answered 2xx for a batch does the confirmed position move, and a segment is
+// deleted only when all of it is confirmed. After a crash the next open()
+// replays what was not confirmed (duplicates are harmless: the tables DEDUP
+// UPSERT).
 //
 // Record: u32 LE length | u32 LE crc32(payload) | payload. A torn record at
 // the tail of the last segment (crash mid-write) is cut off at open().
@@ -18,6 +19,7 @@ import { crc32 } from 'node:zlib'
 import type { Logger } from 'pino'
 import { GatewayError } from '../errors.js'
 import type { IlpSender } from '../questdb/ilp-sender.js'
+import { turnBatch } from '../../../schemas/turn-batch.js'
 
 const HEADER = 8
 // Segments are written with O_DSYNC: a write is durable when it returns.
@@ -192,14 +194,8 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
   let confirmedLsn = 0
   let unconfirmed = replayBytes
   let pending: PendingAppend[] = []
-  let flushScheduled = false
-  // when the oldest append of `pending` arrived
-  let groupStartedAt = 0
-  const maxGroupMs = opts.maxGroupMs ?? 5
-  function startFlush (): void {
-    flushScheduled = false
-    writePending()
-  }
+  // written at the end of the turn, or once its first append is maxGroupMs old
+  const group = turnBatch(writePending, opts.maxGroupMs ?? 5)
   let closed = false
   let draining = true
   let drainWake: (() => void) | null = null
@@ -319,9 +315,8 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
     const p = new Promise<Receipt>((resolve, reject) => pending.push({ chunk, resolve, reject }))
     // the group starts once this turn's I/O callbacks have all appended, or
     // once its first append is maxGroupMs old (a long turn under load)
-    if (!flushScheduled) { flushScheduled = true; setImmediate(startFlush) }
-    if (pending.length === 1) groupStartedAt = performance.now()
-    else if (performance.now() - groupStartedAt >= maxGroupMs) writePending()
+    if (pending.length === 1) group.opened()
+    else group.cutIfOld()
     return p
   }
 

@@ -89,15 +89,26 @@ export async function ensureJar (version: string, log: LogFn = noLog): Promise<s
 }
 
 export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port
-      srv.close(() => resolve(port))
-    })
-  })
+  return (await freePorts(1))[0] as number
+}
+
+/**
+ * `n` distinct free loopback ports. Every listener stays open until all are
+ * known: closed one by one, the kernel could hand the same port out twice (a
+ * QuestDB once got one port for HTTP and for its health endpoint, and did not
+ * start).
+ */
+export async function freePorts (n: number): Promise<number[]> {
+  const servers = Array.from({ length: n }, () => createServer())
+  try {
+    return await Promise.all(servers.map(async srv => await new Promise<number>((resolve, reject) => {
+      srv.unref()
+      srv.once('error', reject)
+      srv.listen(0, '127.0.0.1', () => resolve((srv.address() as { port: number }).port))
+    })))
+  } finally {
+    await Promise.all(servers.map(async srv => await new Promise<void>(resolve => { if (srv.listening) srv.close(() => resolve()); else resolve() })))
+  }
 }
 
 /**
@@ -153,11 +164,12 @@ export async function startQuestDb (opts: StartOptions): Promise<ManagedQuestDb>
   const log = opts.log ?? noLog
   const { release, jdk } = choose()
   const jar = await ensureJar(release.version, log)
+  const free = await freePorts(4)
   const ports: QuestDbPorts = {
-    http: opts.ports?.http ?? await freePort(),
-    pg: opts.ports?.pg ?? await freePort(),
-    ilp: opts.ports?.ilp ?? await freePort(),
-    httpMin: opts.ports?.httpMin ?? await freePort()
+    http: opts.ports?.http ?? free[0] as number,
+    pg: opts.ports?.pg ?? free[1] as number,
+    ilp: opts.ports?.ilp ?? free[2] as number,
+    httpMin: opts.ports?.httpMin ?? free[3] as number
   }
   const root = resolve(opts.root)
   await mkdir(root, { recursive: true })

@@ -37,10 +37,11 @@ export function vehicleSubtree (vehicleId: string): string {
 export const LIVE_TOPIC_FILTER = '$fleet/live/#'
 
 /**
- * What the gateway republishes: every live message of one event-loop turn (of
- * LIVE_BATCH_MAX_MS of a longer turn) in one MQTT message, a JSON array of
- * LiveMessage (schemas/live.ts), at most LIVE_BATCH_MAX per message. One publish per turn instead of one per reading
- * keeps the broker's queue short at fleet rates (10,000 readings/s).
+ * What the gateway republishes: every live message of one event-loop turn (or
+ * of LIVE_BATCH_MAX_MS of a longer turn) in one MQTT message, a JSON array of
+ * LiveMessage (schemas/live.ts), at most LIVE_BATCH_MAX per message. One
+ * publish per turn instead of one per reading keeps the broker's queue short
+ * at fleet rates (10,000 readings/s).
  */
 export const LIVE_BATCH_TOPIC = '$fleet/live/batch'
 export const LIVE_BATCH_MAX = 1000

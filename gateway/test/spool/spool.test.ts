@@ -2,11 +2,12 @@
 // so that outages and refusals can be provoked at the wire.
 import t, { type Test } from 'tap'
 import { createServer, type Server } from 'node:http'
-import { appendFileSync, readdirSync } from 'node:fs'
+import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { crc32 } from 'node:zlib'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
-import { openSpool, type SpoolOptions } from '../../src/spool/spool.js'
+import { openSpool, scanSegment, type SpoolOptions } from '../../src/spool/spool.js'
 import { createIlpSender } from '../../src/questdb/ilp-sender.js'
 import { busy, quietLogger, tempDir } from '../../../test/helper.js'
 import { line } from './records-helper.js'
@@ -48,6 +49,11 @@ function spoolFor (dir: string, url: string, extra: Extra = {}) {
   const { onPoison, ...opts } = extra
   const sender = createIlpSender({ httpUrl: url, log, backoffMinMs: 10, backoffMaxMs: 50, ...(onPoison ? { onPoison } : {}) })
   return openSpool({ dir, log, sender, segmentBytes: 1 << 20, maxBytes: 1 << 30, maxBatchBytes: 64 * 1024, ...opts })
+}
+
+const SEGMENT_FILE = /^seg-\d{16}\.log$/
+function segFiles (dir: string): string[] {
+  return readdirSync(dir).filter(n => SEGMENT_FILE.test(n)).sort()
 }
 
 t.test('group commit: many appends share few fsyncs; all arrive in order', async t => {
@@ -180,7 +186,7 @@ t.test('a crash (kill -9) leaves the unconfirmed tail, which the next open repla
   child.kill('SIGKILL')
   await exited
   // and a half-written record at the tail, as a crash in the middle of a write leaves
-  const segs = readdirSync(dir).filter(n => n.startsWith('seg-')).sort()
+  const segs = segFiles(dir)
   appendFileSync(join(dir, segs[segs.length - 1] as string), Buffer.from([200, 0, 0, 0, 1, 2, 3, 4, 65, 66]))
   fake.mode = 'ok'
   const second = await spoolFor(dir, fake.url, { segmentBytes: 2048 })
@@ -275,4 +281,52 @@ t.test('close drains within its bound and keeps the rest for the next start', as
   await until(() => fake.lines.length === 10, 'replay')
   t.equal(fake.lines.length, 10)
   await again.close(5000)
+})
+
+t.test('the next segment is prepared ahead (zeros, synced) and taken at rotation; its zeros are not records', async t => {
+  const fake = await fakeQuestDb(t)
+  const dir = tempDir(t)
+  fake.mode = 'down'
+  const segmentBytes = 4096
+  const spool = await spoolFor(dir, fake.url, { segmentBytes })
+  await until(() => spool.stats().nextPrepared, 'the next segment prepared')
+  t.ok(readFileSync(join(dir, 'next-segment.tmp')).equals(Buffer.alloc(segmentBytes)), 'the prepared file: segmentBytes of zeros')
+  let n = 0
+  while (spool.stats().segments < 2) await spool.append(line(n++))
+  t.equal(spool.stats().preparedSegments, 1, 'the second segment is the prepared file')
+  const second = join(dir, segFiles(dir)[1] as string)
+  t.equal(statSync(second).size, segmentBytes, 'at its full size before any record')
+  let bytes = 0
+  for (let k = 0; k < 5; k++) { bytes += 8 + line(n).length; await spool.append(line(n++)) }
+  t.equal(statSync(second).size, segmentBytes, 'its records are written over the zeros, the file does not grow')
+  const scan = scanSegment(second)
+  t.same({ records: scan.records, valid: scan.valid, zeroTail: scan.zeroTail }, { records: 5, valid: bytes, zeroTail: true }, 'five records, then zeros that are not records')
+  await spool.close(50)
+  t.notOk(existsSync(join(dir, 'next-segment.tmp')), 'close leaves no prepared file')
+  fake.mode = 'ok'
+  const again = await spoolFor(dir, fake.url, { segmentBytes })
+  // before the replay is confirmed, which deletes the segment
+  t.equal(statSync(second).size, bytes, 'at the next open the unused zeros were cut off')
+  await until(() => fake.lines.length >= n, 'replay')
+  t.same(fake.lines, Array.from({ length: n }, (_, i) => line(i).toString().trimEnd()), 'after a restart every record once, in order')
+  await again.close(5000)
+})
+
+t.test('a prepared file left by a crash holds no records: open removes it, and an empty record is refused', async t => {
+  const fake = await fakeQuestDb(t)
+  const dir = tempDir(t)
+  // even one that looks like a record is never replayed
+  const rec = line(999)
+  const head = Buffer.alloc(8)
+  head.writeUInt32LE(rec.length, 0)
+  head.writeUInt32LE(crc32(rec), 4)
+  writeFileSync(join(dir, 'next-segment.tmp'), Buffer.concat([head, rec]))
+  const spool = await spoolFor(dir, fake.url, { segmentBytes: 4096 })
+  await until(() => spool.stats().nextPrepared, 'the next segment prepared')
+  t.ok(readFileSync(join(dir, 'next-segment.tmp')).equals(Buffer.alloc(4096)), 'prepared anew')
+  await t.rejects(spool.append(Buffer.alloc(0)), RangeError, 'a zero length would end the segment\'s data')
+  await spool.append(line(1))
+  await until(() => fake.lines.length >= 1, 'the line')
+  await spool.close(5000)
+  t.same(fake.lines, [line(1).toString().trimEnd()], 'only what was appended reached QuestDB')
 })

@@ -330,3 +330,22 @@ t.test('a prepared file left by a crash holds no records: open removes it, and a
   await spool.close(5000)
   t.same(fake.lines, [line(1).toString().trimEnd()], 'only what was appended reached QuestDB')
 })
+
+t.test('confirmed segments are deleted and the checkpoint written off the event loop; close waits for both', async t => {
+  const fake = await fakeQuestDb(t)
+  const dir = tempDir(t)
+  const spool = await spoolFor(dir, fake.url, { segmentBytes: 4096, maxBatchBytes: 1024 })
+  const n = 600
+  for (let i = 0; i < n; i++) await spool.append(line(i))
+  await until(() => fake.lines.length >= n, 'all lines')
+  t.ok(spool.stats().preparedSegments > 0, 'segments rotated')
+  await spool.close(5000)
+  const cp = JSON.parse(readFileSync(join(dir, 'confirmed.json'), 'utf8')) as { seq: number, offset: number }
+  t.ok(cp.seq > 1, `the checkpoint names the last segment read (${cp.seq}), not the first`)
+  t.same(segFiles(dir), [`seg-${String(cp.seq).padStart(16, '0')}.log`], 'when close returns, only that segment is left: the confirmed ones are deleted')
+  const again = await spoolFor(dir, fake.url, { segmentBytes: 4096 })
+  await again.append(line(n))
+  await until(() => fake.lines.length >= n + 1, 'the next line')
+  await again.close(5000)
+  t.equal(fake.lines.length, n + 1, 'nothing replayed')
+})

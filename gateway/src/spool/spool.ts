@@ -145,9 +145,9 @@ interface Segment { seq: number, path: string, size: number, sealed: boolean, cr
 interface PendingAppend { chunk: Buffer, resolve: (v: Receipt) => void, reject: (e: Error) => void }
 interface Waiter { lsn: number, resolve: () => void, reject: (e: Error) => void }
 
-const SEG_RE = /^seg-(\d{16})\.log$/
+export const SEG_RE = /^seg-(\d{16})\.log$/
 
-function segName (seq: number): string {
+export function segName (seq: number): string {
   return `seg-${String(seq).padStart(16, '0')}.log`
 }
 

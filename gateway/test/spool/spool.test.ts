@@ -7,7 +7,7 @@ import { crc32 } from 'node:zlib'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
-import { openSpool, scanSegment, type SpoolOptions } from '../../src/spool/spool.js'
+import { openSpool, scanSegment, segName, SEG_RE, type SpoolOptions } from '../../src/spool/spool.js'
 import { createIlpSender } from '../../src/questdb/ilp-sender.js'
 import { busy, quietLogger, tempDir } from '../../../test/helper.js'
 import { line } from './records-helper.js'
@@ -51,9 +51,8 @@ function spoolFor (dir: string, url: string, extra: Extra = {}) {
   return openSpool({ dir, log, sender, segmentBytes: 1 << 20, maxBytes: 1 << 30, maxBatchBytes: 64 * 1024, ...opts })
 }
 
-const SEGMENT_FILE = /^seg-\d{16}\.log$/
 function segFiles (dir: string): string[] {
-  return readdirSync(dir).filter(n => SEGMENT_FILE.test(n)).sort()
+  return readdirSync(dir).filter(n => SEG_RE.test(n)).sort()
 }
 
 t.test('group commit: many appends share few fsyncs; all arrive in order', async t => {
@@ -342,7 +341,7 @@ t.test('confirmed segments are deleted and the checkpoint written off the event 
   await spool.close(5000)
   const cp = JSON.parse(readFileSync(join(dir, 'confirmed.json'), 'utf8')) as { seq: number, offset: number }
   t.ok(cp.seq > 1, `the checkpoint names the last segment read (${cp.seq}), not the first`)
-  t.same(segFiles(dir), [`seg-${String(cp.seq).padStart(16, '0')}.log`], 'when close returns, only that segment is left: the confirmed ones are deleted')
+  t.same(segFiles(dir), [segName(cp.seq)], 'when close returns, only that segment is left: the confirmed ones are deleted')
   const again = await spoolFor(dir, fake.url, { segmentBytes: 4096 })
   await again.append(line(n))
   await until(() => fake.lines.length >= n + 1, 'the next line')

@@ -28,6 +28,7 @@ export function toMarkdown (r: Obj): string {
     row('ILP encode, official client, 1 row per call', fmt(get(enc, 'officialUsPerRow.single'), ' µs/row'))
     row('ILP encode, fast encoder, 1 row per call', fmt(get(enc, 'fastUsPerRow.single'), ' µs/row'), '', `${fmt(get(enc, 'speedup.single'))}x faster`)
     row('ILP encode, official / fast, 100 rows per call', `${fmt(get(enc, 'officialUsPerRow.batch100'))} / ${fmt(get(enc, 'fastUsPerRow.batch100'))} µs/row`)
+    row('ILP protocol 2 (binary doubles), official / fast, 1 row per call', `${fmt(get(enc, 'official2UsPerRow.single'))} / ${fmt(get(enc, 'fast2UsPerRow.single'))} µs/row`, '', `${fmt(get(enc, 'bytesPerRow.v2'))} bytes/row against ${fmt(get(enc, 'bytesPerRow.v1'))}`)
   }
   const ilp = get(r, 'ilp.rowsPerS')
   if (r.ilp) row('ILP writer alone into QuestDB (ceiling)', fmt(ilp, ' rows/s'), '', '', '', `${fmt(get(r, 'ilp.mbPerS'))} MB/s`)

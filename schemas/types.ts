@@ -177,6 +177,10 @@ export interface Config {
    */
   ILP_BATCH_MAX_BYTES: number
   /**
+   * ILP protocol toward QuestDB: 2 sends doubles as 8 binary bytes (QuestDB 9.0 and later), 1 as text (any QuestDB); auto asks QuestDB's /settings at start and takes 2 when it is listed.
+   */
+  ILP_PROTOCOL_VERSION: 'auto' | '1' | '2'
+  /**
    * Spool bound; past it PUBACK is withheld (backpressure).
    */
   SPOOL_MAX_BYTES: number

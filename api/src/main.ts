@@ -18,7 +18,8 @@ import { createPipeline, type Pipeline } from '../../gateway/src/ingest/pipeline
 import { createToRows } from '../../gateway/src/ingest/to-rows.js'
 import { createValidators } from '../../gateway/src/ingest/validate.js'
 import { createMonotonicClock } from '../../gateway/src/ingest/timestamps.js'
-import { createFastIlpEncoder } from '../../gateway/src/questdb/ilp-fast-encoder.js'
+import { createFastIlpEncoder, type IlpProtocolVersion } from '../../gateway/src/questdb/ilp-fast-encoder.js'
+import { ilpProtocolVersion } from '../../gateway/src/questdb/tables.js'
 import { createIlpWriter, type IlpWriter } from '../../gateway/src/questdb/ilp-writer.js'
 import { createGatewayMetrics } from '../../gateway/src/metrics.js'
 
@@ -43,7 +44,7 @@ function findQuestDb (config: Config): QuestDbAddress {
 }
 
 /** The api's own ingestion path (same validator, to-rows and encoder as the gateway); durable = QuestDB answered 2xx. */
-function ownPipeline (config: Config, httpUrl: string, log: Logger): { pipeline: Pipeline, writer: IlpWriter, registry: Registry } {
+function ownPipeline (config: Config, httpUrl: string, protocolVersion: IlpProtocolVersion, log: Logger): { pipeline: Pipeline, writer: IlpWriter, registry: Registry } {
   const metrics = createGatewayMetrics()
   const writer = createIlpWriter({
     httpUrl,
@@ -59,7 +60,7 @@ function ownPipeline (config: Config, httpUrl: string, log: Logger): { pipeline:
   })
   const toRows = createToRows(createValidators(), { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxBatch: config.MAX_BATCH, retentionDays: config.RETENTION_DAYS }, createMonotonicClock())
   // readings ingested here reach live maps only through the gateway's stream
-  const pipeline = createPipeline({ toRows, encoder: createFastIlpEncoder(), sink: writer, live: createLocalLiveBus(), metrics })
+  const pipeline = createPipeline({ toRows, encoder: createFastIlpEncoder({ protocolVersion }), sink: writer, live: createLocalLiveBus(), metrics })
   return { pipeline, writer, registry: metrics.registry }
 }
 
@@ -73,7 +74,15 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     live = source
     brokerReady = source.connected
   }
-  const own = deps.pipeline ? null : ownPipeline(config, questdb.httpUrl, log)
+  let own: ReturnType<typeof ownPipeline> | null = null
+  if (!deps.pipeline) {
+    // the api may start while QuestDB is down: protocol 1 is understood by every QuestDB
+    const version = await ilpProtocolVersion(questdb.httpUrl, config.ILP_PROTOCOL_VERSION).catch((err: unknown) => {
+      log.warn({ err }, 'questdb /settings not reachable, ilp protocol 1')
+      return 1 as const
+    })
+    own = ownPipeline(config, questdb.httpUrl, version, log)
+  }
   const pipeline = deps.pipeline ?? (own as NonNullable<typeof own>).pipeline
   const apiKeys = openApiKeyStore(config.DATA_DIR, config.API_KEYS)
   const https = config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) } : null

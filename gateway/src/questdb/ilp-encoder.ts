@@ -10,9 +10,9 @@ export interface IlpEncoder {
   encode: (rows: Rows) => Buffer | null
 }
 
-export function createIlpEncoder (): IlpEncoder {
+export function createIlpEncoder (opts: { protocolVersion?: 1 | 2 } = {}): IlpEncoder {
   // protocol_version is fixed so nothing asks a server for it
-  const buf: SenderBuffer = createBuffer(new SenderOptions('http::addr=127.0.0.1:9000;protocol_version=1;init_buf_size=65536;max_buf_size=268435456'))
+  const buf: SenderBuffer = createBuffer(new SenderOptions(`http::addr=127.0.0.1:9000;protocol_version=${opts.protocolVersion ?? 1};init_buf_size=65536;max_buf_size=268435456`))
 
   function encode (rows: Rows): Buffer | null {
     const n = rows.readings.length + rows.events.length + rows.status.length + rows.rejections.length

@@ -1,6 +1,7 @@
 // Creates the tables from schemas/tables.sql through QuestDB's /exec endpoint
-// (idempotent), then applies the retention as TTL.
+// (idempotent), then applies the retention as TTL; and picks the ILP protocol.
 import { readFile } from 'node:fs/promises'
+import type { IlpProtocolVersion } from './ilp-fast-encoder.js'
 
 const TABLES_SQL = new URL('../../../schemas/tables.sql', import.meta.url)
 export const TABLES = ['readings', 'events', 'vehicle_status', 'rejections'] as const
@@ -23,4 +24,18 @@ export async function createTables (httpUrl: string, retentionDays: number): Pro
   for (const sql of await ddlStatements()) await execSql(httpUrl, sql)
   const days = Math.trunc(retentionDays)
   for (const table of TABLES) await execSql(httpUrl, `ALTER TABLE ${table} SET TTL ${days} DAYS`)
+}
+
+/**
+ * The ILP protocol to write with: the configured one, or for `auto` 2 when
+ * QuestDB's /settings lists it in `line.proto.support.versions` (9.0 and
+ * later), else 1 (older servers have no /settings or list no versions).
+ */
+export async function ilpProtocolVersion (httpUrl: string, setting: 'auto' | '1' | '2'): Promise<IlpProtocolVersion> {
+  if (setting !== 'auto') return setting === '2' ? 2 : 1
+  const res = await fetch(`${httpUrl}/settings`, { signal: AbortSignal.timeout(30000) })
+  if (!res.ok) return 1
+  const body = await res.json() as { config?: Record<string, unknown> }
+  const versions = body.config?.['line.proto.support.versions']
+  return Array.isArray(versions) && versions.map(String).includes('2') ? 2 : 1
 }

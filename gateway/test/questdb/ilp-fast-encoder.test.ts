@@ -11,6 +11,9 @@ const limits = { maxPayloadBytes: 262144, maxBatch: 1000, retentionDays: 30 }
 const toRows = createToRows(createValidators(), limits, createMonotonicClock())
 const official = createIlpEncoder()
 const fast = createFastIlpEncoder()
+// protocol 2: doubles as binary, designated timestamps in microseconds
+const official2 = createIlpEncoder({ protocolVersion: 2 })
+const fast2 = createFastIlpEncoder({ protocolVersion: 2 })
 
 t.test('byte-identical to the official client on every hostile fixture', async t => {
   const cases = loadCases()
@@ -21,6 +24,7 @@ t.test('byte-identical to the official client on every hostile fixture', async t
       const a = official.encode(rows)
       const b = fast.encode(rows)
       t.same(b?.toString('utf8'), a?.toString('utf8'), `${c.name} (${kind})`)
+      t.same(fast2.encode(rows)?.toString('hex'), official2.encode(rows)?.toString('hex'), `${c.name} (${kind}), protocol 2`)
       if (a) compared++
     }
   }
@@ -35,6 +39,25 @@ t.test('escaping of names, symbols and strings; big timestamps', async t => {
   rows.rejections.push({ vehicleId: 'v', receivedUs: 3, topic: nasty, reason: 'schema', detail: nasty, payload: nasty })
   rows.status.push({ vehicleId: 'v', tsUs: 4, online: true })
   t.equal(fast.encode(rows)?.toString('utf8'), official.encode(rows)?.toString('utf8'))
+  t.equal(fast2.encode(rows)?.toString('hex'), official2.encode(rows)?.toString('hex'), 'protocol 2')
+})
+
+t.test('protocol 2 writes a double as ==, type 16 and 8 bytes little-endian', async t => {
+  const rows = emptyRows()
+  rows.readings.push({ vehicleId: 'v', tsUs: 1795243423432123, receivedUs: 1795243423432999, reading: { ts: 'x', lat: 0.1, lon: -1 } })
+  const b = fast2.encode(rows) as Buffer
+  const lat = b.indexOf('lat==')
+  t.ok(lat > 0)
+  t.equal(b[lat + 5], 16)
+  t.equal(b.readDoubleLE(lat + 6), 0.1)
+  t.equal(b.readDoubleLE(b.indexOf('lon==') + 6), -1)
+  t.ok(b.subarray(b.length - 19).equals(Buffer.from(' 1795243423432123t\n')), 'the designated timestamp in microseconds')
+  // a scratch buffer outgrown keeps what was written before it grew
+  const big = emptyRows()
+  for (let i = 0; i < 3000; i++) big.readings.push({ vehicleId: `v-${i}`, tsUs: 1 + i, receivedUs: 2 + i, reading: { ts: 'x', lat: i / 7, lon: -i / 3 } })
+  const out = fast2.encode(big) as Buffer
+  t.ok(out.length > 64 * 1024)
+  t.ok(out.equals(official2.encode(big) as Buffer), 'identical past 64 kB')
 })
 
 t.test('NaN and Infinity are refused, not written as text', async t => {
@@ -42,6 +65,8 @@ t.test('NaN and Infinity are refused, not written as text', async t => {
     const rows = emptyRows()
     rows.readings.push({ vehicleId: 'v', tsUs: 1, receivedUs: 2, reading: { ts: 'x', lat: bad, lon: 0 } })
     t.throws(() => fast.encode(rows), { code: 'GW_ERR_ILP_ENCODE' })
+    t.throws(() => fast2.encode(rows), { code: 'GW_ERR_ILP_ENCODE' }, 'protocol 2 too')
   }
+  t.equal(fast2.encode(emptyRows()), null)
   t.equal(fast.encode(emptyRows()), null)
 })

@@ -2,7 +2,7 @@
 // QuestDB from config (or the gateway's managed instance), follows the live
 // stream through the gateway's broker and writes HTTP-ingested readings with
 // its own ILP writer; beside the gateway it uses the gateway's.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { existsSync, readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
@@ -89,8 +89,9 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
   const fastify = Fastify({
     loggerInstance: log.child({ part: 'api' }) as unknown as FastifyBaseLogger,
     requestIdHeader: 'x-request-id',
-    // app.ts logs one redacted line per request instead
-    disableRequestLogging: true,
+    // app.ts logs one redacted line per request instead (through the log
+    // controller: the top-level disableRequestLogging is deprecated, FSTDEP023)
+    logController: new LogController({ disableRequestLogging: true }),
     trustProxy: false,
     // an unknown query parameter is an error, not silently dropped (a typo like `lmit` must not pass)
     ajv: { customOptions: { removeAdditional: false } },

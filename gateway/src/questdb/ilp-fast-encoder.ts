@@ -60,54 +60,87 @@ function nanos (us: number): string {
 
 export type IlpProtocolVersion = 1 | 2
 
-export function createFastIlpEncoder (opts: { protocolVersion?: IlpProtocolVersion } = {}): IlpEncoder {
-  return opts.protocolVersion === 2 ? createBinaryEncoder() : createTextEncoder()
+/** Where the rows' tokens go: the only part that differs between the two protocols. */
+interface LineSink {
+  /** Text, escaped already. */
+  text: (s: string) => void
+  /** A double column: its prefix (` name=` or `,name=`) and its value. */
+  double: (prefix: string, v: number) => void
+  /** The designated timestamp, which closes the row. */
+  at: (us: number) => void
+  /** Forgets what was written (also what a refused row left half written). */
+  reset: () => void
+  /** The bytes of everything written since reset(). */
+  take: () => Buffer
 }
 
-function createTextEncoder (): IlpEncoder {
-  function encode (rows: Rows): Buffer | null {
-    const n = rows.readings.length + rows.events.length + rows.status.length + rows.rejections.length
-    if (n === 0) return null
-    let out = ''
-    for (const row of rows.readings) {
-      const r = row.reading
-      let line = 'readings,vehicle_id=' + name(row.vehicleId)
-      let sep = ' '
-      if (r.seq !== undefined) { line += sep + 'seq=' + int(r.seq) + 'i'; sep = ',' }
-      for (const f of FLOAT_FIELDS) {
-        const v = r[f]
-        if (v !== undefined) { line += sep + f + '=' + float(v); sep = ',' }
-      }
-      if (r.rpm !== undefined) { line += sep + 'rpm=' + int(r.rpm) + 'i'; sep = ',' }
-      if (r.ignition !== undefined) { line += sep + 'ignition=' + (r.ignition ? 't' : 'f'); sep = ',' }
-      out += line + sep + 'received_at=' + int(row.receivedUs) + 't ' + nanos(row.tsUs) + '\n'
+// ` name=` and `,name=` of every double column
+const FLOAT_PREFIX = FLOAT_FIELDS.map(f => [' ' + f + '=', ',' + f + '='] as const)
+
+function writeRows (rows: Rows, w: LineSink): void {
+  for (const row of rows.readings) {
+    const r = row.reading
+    w.text('readings,vehicle_id=' + name(row.vehicleId))
+    let sep = ' '
+    if (r.seq !== undefined) { w.text(sep + 'seq=' + int(r.seq) + 'i'); sep = ',' }
+    for (let i = 0; i < FLOAT_FIELDS.length; i++) {
+      const v = r[FLOAT_FIELDS[i] as typeof FLOAT_FIELDS[number]]
+      if (v !== undefined) { w.double((FLOAT_PREFIX[i] as readonly [string, string])[sep === ' ' ? 0 : 1], v); sep = ',' }
     }
-    for (const row of rows.events) {
-      const e = row.event
-      let line = 'events,vehicle_id=' + name(row.vehicleId) + ',type=' + name(e.type)
-      let sep = ' '
-      if (e.lat !== undefined) { line += sep + 'lat=' + float(e.lat); sep = ',' }
-      if (e.lon !== undefined) { line += sep + 'lon=' + float(e.lon); sep = ',' }
-      if (row.data !== null) { line += sep + 'data="' + str(row.data) + '"'; sep = ',' }
-      out += line + sep + 'received_at=' + int(row.receivedUs) + 't ' + nanos(row.tsUs) + '\n'
-    }
-    for (const row of rows.status) {
-      out += 'vehicle_status,vehicle_id=' + name(row.vehicleId) + ' online=' + (row.online ? 't' : 'f') + ' ' + nanos(row.tsUs) + '\n'
-    }
-    for (const row of rows.rejections) {
-      out += 'rejections,vehicle_id=' + name(row.vehicleId) + ',reason=' + name(row.reason) +
-        ' topic="' + str(row.topic) + '",detail="' + str(row.detail) + '",payload="' + str(row.payload) + '" ' + nanos(row.receivedUs) + '\n'
-    }
-    return Buffer.from(out, 'utf8')
+    if (r.rpm !== undefined) { w.text(sep + 'rpm=' + int(r.rpm) + 'i'); sep = ',' }
+    if (r.ignition !== undefined) { w.text(sep + 'ignition=' + (r.ignition ? 't' : 'f')); sep = ',' }
+    w.text(sep + 'received_at=' + int(row.receivedUs) + 't')
+    w.at(row.tsUs)
   }
-  return { encode }
+  for (const row of rows.events) {
+    const e = row.event
+    w.text('events,vehicle_id=' + name(row.vehicleId) + ',type=' + name(e.type))
+    let sep = ' '
+    if (e.lat !== undefined) { w.double(sep + 'lat=', e.lat); sep = ',' }
+    if (e.lon !== undefined) { w.double(sep + 'lon=', e.lon); sep = ',' }
+    if (row.data !== null) { w.text(sep + 'data="' + str(row.data) + '"'); sep = ',' }
+    w.text(sep + 'received_at=' + int(row.receivedUs) + 't')
+    w.at(row.tsUs)
+  }
+  for (const row of rows.status) {
+    w.text('vehicle_status,vehicle_id=' + name(row.vehicleId) + ' online=' + (row.online ? 't' : 'f'))
+    w.at(row.tsUs)
+  }
+  for (const row of rows.rejections) {
+    w.text('rejections,vehicle_id=' + name(row.vehicleId) + ',reason=' + name(row.reason) +
+      ' topic="' + str(row.topic) + '",detail="' + str(row.detail) + '",payload="' + str(row.payload) + '"')
+    w.at(row.receivedUs)
+  }
+}
+
+export function createFastIlpEncoder (opts: { protocolVersion?: IlpProtocolVersion } = {}): IlpEncoder {
+  const sink = opts.protocolVersion === 2 ? binarySink() : textSink()
+  return {
+    encode (rows) {
+      if (rows.readings.length + rows.events.length + rows.status.length + rows.rejections.length === 0) return null
+      sink.reset()
+      writeRows(rows, sink)
+      return sink.take()
+    }
+  }
+}
+
+/** Protocol 1: one string, encoded to UTF-8 once. */
+function textSink (): LineSink {
+  let out = ''
+  return {
+    text (s) { out += s },
+    double (prefix, v) { out += prefix + float(v) },
+    at (us) { out += ' ' + nanos(us) + '\n' },
+    reset () { out = '' },
+    take: () => Buffer.from(out, 'utf8')
+  }
 }
 
 const DOUBLE = 16
-// ` name=` and `,name=` of every double column, as bytes
-const FLOAT_PREFIX = FLOAT_FIELDS.map(f => [Buffer.from(' ' + f + '='), Buffer.from(',' + f + '=')] as const)
 
-function createBinaryEncoder (): IlpEncoder {
+/** Protocol 2: bytes straight into a scratch buffer that grows as needed; take() copies them out. */
+function binarySink (): LineSink {
   let buf = Buffer.allocUnsafe(64 * 1024)
   let pos = 0
 
@@ -127,62 +160,23 @@ function createBinaryEncoder (): IlpEncoder {
       buf[pos++] = c
     }
   }
-  function bytes (b: Buffer): void {
-    room(b.length)
-    for (let i = 0; i < b.length; i++) buf[pos++] = b[i] as number
-  }
-  function double (v: number): void {
-    if (!Number.isFinite(v)) throw new IlpEncodeError(`not a finite number: ${v}`)
-    room(10)
-    buf[pos++] = 0x3d // the second '=' of `name==`
-    buf[pos++] = DOUBLE
-    pos = buf.writeDoubleLE(v, pos)
-  }
-  /** ` <micros>t\n`: the designated timestamp closes the row. */
-  function at (us: number): void {
-    text(' ' + int(us) + 't\n')
-  }
-
-  function encode (rows: Rows): Buffer | null {
-    const n = rows.readings.length + rows.events.length + rows.status.length + rows.rejections.length
-    if (n === 0) return null
-    pos = 0
-    for (const row of rows.readings) {
-      const r = row.reading
-      text('readings,vehicle_id=' + name(row.vehicleId))
-      let sep = ' '
-      if (r.seq !== undefined) { text(sep + 'seq=' + int(r.seq) + 'i'); sep = ',' }
-      for (let i = 0; i < FLOAT_FIELDS.length; i++) {
-        const v = r[FLOAT_FIELDS[i] as typeof FLOAT_FIELDS[number]]
-        if (v !== undefined) { bytes((FLOAT_PREFIX[i] as readonly [Buffer, Buffer])[sep === ' ' ? 0 : 1]); double(v); sep = ',' }
-      }
-      if (r.rpm !== undefined) { text(sep + 'rpm=' + int(r.rpm) + 'i'); sep = ',' }
-      if (r.ignition !== undefined) { text(sep + 'ignition=' + (r.ignition ? 't' : 'f')); sep = ',' }
-      text(sep + 'received_at=' + int(row.receivedUs) + 't')
-      at(row.tsUs)
+  return {
+    text,
+    double (prefix, v) {
+      if (!Number.isFinite(v)) throw new IlpEncodeError(`not a finite number: ${v}`)
+      text(prefix)
+      room(10)
+      buf[pos++] = 0x3d // the second '=' of `name==`
+      buf[pos++] = DOUBLE
+      pos = buf.writeDoubleLE(v, pos)
+    },
+    // microseconds with `t`
+    at (us) { text(' ' + int(us) + 't\n') },
+    reset () { pos = 0 },
+    take () {
+      const out = Buffer.allocUnsafe(pos)
+      buf.copy(out, 0, 0, pos)
+      return out
     }
-    for (const row of rows.events) {
-      const e = row.event
-      text('events,vehicle_id=' + name(row.vehicleId) + ',type=' + name(e.type))
-      let sep = ' '
-      if (e.lat !== undefined) { text(sep + 'lat='); double(e.lat); sep = ',' }
-      if (e.lon !== undefined) { text(sep + 'lon='); double(e.lon); sep = ',' }
-      if (row.data !== null) { text(sep + 'data="' + str(row.data) + '"'); sep = ',' }
-      text(sep + 'received_at=' + int(row.receivedUs) + 't')
-      at(row.tsUs)
-    }
-    for (const row of rows.status) {
-      text('vehicle_status,vehicle_id=' + name(row.vehicleId) + ' online=' + (row.online ? 't' : 'f'))
-      at(row.tsUs)
-    }
-    for (const row of rows.rejections) {
-      text('rejections,vehicle_id=' + name(row.vehicleId) + ',reason=' + name(row.reason) +
-        ' topic="' + str(row.topic) + '",detail="' + str(row.detail) + '",payload="' + str(row.payload) + '"')
-      at(row.receivedUs)
-    }
-    const out = Buffer.allocUnsafe(pos)
-    buf.copy(out, 0, 0, pos)
-    return out
   }
-  return { encode }
 }

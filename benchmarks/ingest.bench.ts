@@ -2,13 +2,15 @@
 // against the benchmark's QuestDB): the highest rate sustained with zero loss
 // (a ladder of steps, each checked by verify() against QuestDB), QoS 0 and 1,
 // per ACK_MODE; PUBACK, publish-to-live and publish-to-queryable latency at
-// half the QoS 1 maximum and at 20,000 readings/s; and the gateway's CPU and
-// RSS with 10,000 connected vehicles.
+// half the QoS 1 maximum and at 20,000 readings/s (latencyRuns runs at each,
+// reported as medians with every run's p99); and the gateway's CPU and RSS
+// with 10,000 connected vehicles.
 import pg from 'pg'
 import { verify } from '../simulator/src/verify.js'
 import { vehicleIds } from '../simulator/src/simulate.js'
 import { LatencyRecorder } from '../simulator/src/stats.js'
 import { runLoad, summary } from './load.js'
+import { aggregateRuns, type Repeated, type RunFigures } from './latency-runs.js'
 import { climb } from './ladder.js'
 import { procStats, startGatewayChild, startLiveProbe, waitSpoolDrained, watchProcess, type Cleanup, type GatewayChild } from './processes.js'
 
@@ -26,6 +28,8 @@ export interface IngestOptions {
   ackModes: string[]
   fleetVehicles: number
   fleetRate: number
+  /** Latency runs at each latency rate; their figures are reported as the median and each run's p99. */
+  latencyRuns: number
 }
 
 interface Step { targetPerS: number, ackedPerS: number, ok: boolean, missing: number, duplicated: number, unacked: number, errors: number, skipped: number, pubackP99Ms: number }
@@ -47,7 +51,7 @@ async function ladder (gw: GatewayChild, o: IngestOptions, qos: 0 | 1): Promise<
 }
 
 /** A run with a live WebSocket client and queryable probes beside it. */
-async function latencyRun (gw: GatewayChild, o: IngestOptions, rate: number): Promise<Record<string, number>> {
+async function latencyRun (gw: GatewayChild, o: IngestOptions, rate: number): Promise<RunFigures> {
   const queryable = new LatencyRecorder()
   let measuring = false
   const probe = await startLiveProbe(gw.httpUrl)
@@ -110,6 +114,18 @@ async function latencyRun (gw: GatewayChild, o: IngestOptions, rate: number): Pr
   }
 }
 
+/** o.latencyRuns latency runs at one rate, each after the spool of the last has drained. */
+async function latencyRuns (gw: GatewayChild, o: IngestOptions, rate: number): Promise<Repeated & { targetPerS: number }> {
+  const runs: RunFigures[] = []
+  for (let i = 0; i < o.latencyRuns; i++) {
+    await waitSpoolDrained(gw)
+    const r = await latencyRun(gw, o, rate)
+    process.stderr.write(`  latency ${rate}/s, run ${i + 1} of ${o.latencyRuns}: PUBACK p99 ${r.pubackP99Ms} ms, live p99 ${r.liveP99Ms} ms, queryable p99 ${r.queryableP99Ms} ms\n`)
+    runs.push(r)
+  }
+  return { targetPerS: rate, ...aggregateRuns(runs) }
+}
+
 async function fleetRun (gw: GatewayChild, o: IngestOptions): Promise<Record<string, number>> {
   let a = procStats(gw.pid)
   let t0 = performance.now()
@@ -140,8 +156,8 @@ export async function runIngest (cleanup: Cleanup, db: { httpUrl: string, pgUrl:
     const qos1 = await ladder(gw, o, 1)
     const qos0 = await ladder(gw, o, 0)
     const res: Record<string, unknown> = { qos1, qos0 }
-    if (qos1.sustainedPerS > 0) res.atHalfMax = { targetPerS: Math.round(qos1.sustainedPerS / 2), ...await latencyRun(gw, o, Math.round(qos1.sustainedPerS / 2)) }
-    res.at20k = { targetPerS: 20000, ...await latencyRun(gw, o, 20000) }
+    if (qos1.sustainedPerS > 0) res.atHalfMax = await latencyRuns(gw, o, Math.round(qos1.sustainedPerS / 2))
+    res.at20k = await latencyRuns(gw, o, 20000)
     await gw.stop()
     // a fresh gateway: after the ladder's overloaded steps V8 keeps the old
     // generation they grew (session 5: 520 MB peak there, 341 MB fresh)

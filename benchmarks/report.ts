@@ -1,5 +1,7 @@
 // The Markdown table of a benchmark run: each figure, its ceiling from the same
 // run, the ratio, and the target it is held to.
+import { runsVerdict } from './latency-runs.js'
+
 type Obj = Record<string, unknown>
 
 function get (o: unknown, path: string): number | undefined {
@@ -14,6 +16,17 @@ function get (o: unknown, path: string): number | undefined {
 const fmt = (x: number | undefined, unit = ''): string => x === undefined ? 'n/a' : `${Math.round(x * 100) / 100}${unit}`
 const ratio = (a: number | undefined, b: number | undefined): string => a === undefined || b === undefined || b === 0 ? 'n/a' : (a / b).toFixed(2)
 const verdict = (ok: boolean | undefined): string => ok === undefined ? 'not measured' : ok ? 'met' : 'NOT met'
+
+/** A p99 of repeated latency runs: every run's value (when there are several) and a verdict counting the runs under a target. */
+function spread (x: unknown, field: string): { each: string, verdict: (under: number) => string } {
+  const all = (x as Obj)[`${field}Runs`]
+  const one = get(x, field)
+  const values = Array.isArray(all) ? all as number[] : one === undefined ? [] : [one]
+  return {
+    each: values.length > 1 ? `; p99 of each run ${values.map(v => fmt(v)).join(', ')} ms` : '',
+    verdict: under => values.length === 0 ? 'not measured' : runsVerdict(values, under)
+  }
+}
 
 export function toMarkdown (r: Obj): string {
   const m = r.machine as Obj
@@ -51,16 +64,17 @@ export function toMarkdown (r: Obj): string {
       const x = (res as Obj)[at]
       if (!x) continue
       const warm = get(x, 'warmupS')
-      const label = `${fmt(get(x, 'targetPerS'))}/s (${at === 'at20k' ? '20,000/s' : 'half the QoS 1 max'}), acked ${fmt(get(x, 'ackedPerS'))}/s${warm ? `, after ${fmt(warm)} s of warm-up` : ''}`
-      const p99 = get(x, 'pubackP99Ms')
+      const n = get(x, 'runs') ?? 1
+      const label = `${fmt(get(x, 'targetPerS'))}/s (${at === 'at20k' ? '20,000/s' : 'half the QoS 1 max'}), acked ${fmt(get(x, 'ackedPerS'))}/s${warm ? `, after ${fmt(warm)} s of warm-up` : ''}${n > 1 ? `; median of ${fmt(n)} runs` : ''}`
       const withWarm = warm ? `; p99 with the warm-up ${fmt(get(x, 'pubackP99WithWarmupMs'))} ms` : ''
       const simLag = get(x, 'simulatorLoopLagP99Ms')
       const withLag = simLag === undefined ? '' : `; the simulator's own loop delay p99 ${fmt(simLag)} ms`
-      row(`PUBACK p50 / p90 / p99 / max at ${label}`, `${fmt(get(x, 'pubackP50Ms'))} / ${fmt(get(x, 'pubackP90Ms'))} / ${fmt(p99)} / ${fmt(get(x, 'pubackMaxMs'))} ms`, `Mosquitto QoS 1 p99 ${fmt(get(r, 'relay.qos1.pubackP99Ms'))} ms${withWarm}${withLag}`, '', at === 'at20k' ? 'p99 < 50 ms' : '', at === 'at20k' ? verdict(p99 === undefined ? undefined : p99 < 50) : '')
-      const lv = get(x, 'liveP99Ms')
-      row(`publish-to-live p50 / p99 at ${label}`, `${fmt(get(x, 'liveP50Ms'))} / ${fmt(lv)} ms (${fmt(get(x, 'liveSamples'))} samples)`, '', '', 'p99 < 100 ms', verdict(lv === undefined ? undefined : lv < 100))
-      const qv = get(x, 'queryableP99Ms')
-      row(`publish-to-queryable p50 / p99 at ${label}`, `${fmt(get(x, 'queryableP50Ms'))} / ${fmt(qv)} ms (${fmt(get(x, 'queryableSamples'))} probes)`, '', '', 'p99 < 2000 ms', verdict(qv === undefined ? undefined : qv < 2000))
+      const puback = spread(x, 'pubackP99Ms')
+      row(`PUBACK p50 / p90 / p99 / max at ${label}`, `${fmt(get(x, 'pubackP50Ms'))} / ${fmt(get(x, 'pubackP90Ms'))} / ${fmt(get(x, 'pubackP99Ms'))} / ${fmt(get(x, 'pubackMaxMs'))} ms${puback.each}`, `Mosquitto QoS 1 p99 ${fmt(get(r, 'relay.qos1.pubackP99Ms'))} ms${withWarm}${withLag}`, '', at === 'at20k' ? 'p99 < 50 ms' : '', at === 'at20k' ? puback.verdict(50) : '')
+      const live = spread(x, 'liveP99Ms')
+      row(`publish-to-live p50 / p99 at ${label}`, `${fmt(get(x, 'liveP50Ms'))} / ${fmt(get(x, 'liveP99Ms'))} ms (${fmt(get(x, 'liveSamples'))} samples)${live.each}`, '', '', 'p99 < 100 ms', live.verdict(100))
+      const queryable = spread(x, 'queryableP99Ms')
+      row(`publish-to-queryable p50 / p99 at ${label}`, `${fmt(get(x, 'queryableP50Ms'))} / ${fmt(get(x, 'queryableP99Ms'))} ms (${fmt(get(x, 'queryableSamples'))} probes)${queryable.each}`, '', '', 'p99 < 2000 ms', queryable.verdict(2000))
     }
     const f = (res as Obj).fleet
     if (f) {

@@ -43,6 +43,7 @@ const { values, positionals } = parseArgs({
     'fleet-vehicles': { type: 'string', default: '10000' },
     'fleet-rate': { type: 'string', default: '10000' },
     'no-scale': { type: 'boolean', default: false },
+    'latency-runs': { type: 'string' },
     'outage-s': { type: 'string' },
     'outage-rate': { type: 'string', default: '5000' },
     json: { type: 'boolean', default: false }
@@ -56,6 +57,10 @@ const stepS = Number(values['step-s'] ?? (values.quick ? 10 : 60))
 // latency runs publish this long at their rate before they count
 const warmupS = Number(values['warmup-s'] ?? (values.quick ? 5 : 10))
 const ceilingS = Number(values['ceiling-s'] ?? (values.quick ? 10 : 30))
+// latency runs at each latency rate (half the QoS 1 max, 20,000/s): the
+// figures are their median, each run's p99 is shown beside it
+const latencyRuns = Number(values['latency-runs'] ?? (values.quick ? 1 : 3))
+if (!Number.isInteger(latencyRuns) || latencyRuns < 1) { process.stderr.write('--latency-runs must be a whole number >= 1\n'); process.exit(2) }
 
 const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim()
 const results: Record<string, unknown> = {
@@ -68,7 +73,7 @@ const results: Record<string, unknown> = {
     node: process.version,
     loadAverageAtStart: loadavg().map(x => Math.round(x * 10) / 10)
   },
-  settings: { stepS, warmupS, ceilingS, vehicles: Number(values.vehicles), window: Number(values.window), startRate: Number(values['start-rate']), factor: Number(values.factor), refine: Number(values.refine), ackModes: values['ack-modes'].split(',') }
+  settings: { stepS, warmupS, ceilingS, latencyRuns, vehicles: Number(values.vehicles), window: Number(values.window), startRate: Number(values['start-rate']), factor: Number(values.factor), refine: Number(values.refine), ackModes: values['ack-modes'].split(',') }
 }
 
 const cleanup = createCleanup()
@@ -101,7 +106,8 @@ try {
       refine: Number(values.refine),
       ackModes: values['ack-modes'].split(','),
       fleetVehicles: Number(values['fleet-vehicles']),
-      fleetRate: Number(values['fleet-rate'])
+      fleetRate: Number(values['fleet-rate']),
+      latencyRuns
     })
   }
   if (names.includes('outage')) {

@@ -10,9 +10,10 @@ import { verify } from '../simulator/src/verify.js'
 import { vehicleIds } from '../simulator/src/simulate.js'
 import { LatencyRecorder } from '../simulator/src/stats.js'
 import { runLoad, summary } from './load.js'
-import { aggregateRuns, type Repeated, type RunFigures } from './latency-runs.js'
+import { aggregateRuns, type RunFigures } from './latency-runs.js'
 import { climb } from './ladder.js'
-import { procStats, startGatewayChild, startLiveProbe, waitSpoolDrained, watchProcess, type Cleanup, type GatewayChild } from './processes.js'
+import { procStats, startGatewayChild, startLiveProbe, startRelayProbe, waitSpoolDrained, watchProcess, type Cleanup, type GatewayChild, type LiveProbe, type LiveSummary } from './processes.js'
+import type { Report } from '../simulator/src/simulate.js'
 
 export interface IngestOptions {
   stepS: number
@@ -30,6 +31,12 @@ export interface IngestOptions {
   fleetRate: number
   /** Latency runs at each latency rate; their figures are reported as the median and each run's p99. */
   latencyRuns: number
+  /**
+   * A bare broker (Mosquitto) already running: each latency run at 20,000/s
+   * is followed by the same load on it, with a subscriber in place of the
+   * live feed, so each p99 has a ceiling measured minutes from it.
+   */
+  bareBroker?: { url: string, pid: number }
 }
 
 interface Step { targetPerS: number, ackedPerS: number, ok: boolean, missing: number, duplicated: number, unacked: number, errors: number, skipped: number, pubackP99Ms: number }
@@ -49,6 +56,34 @@ async function ladder (gw: GatewayChild, o: IngestOptions, qos: 0 | 1): Promise<
   })
   return { sustainedPerS: sustained, steps }
 }
+
+/**
+ * The load at `rate` (QoS 1, warm-up then o.stepS) with a latency probe
+ * measuring after the warm-up; onMeasuring(true/false) as it starts and ends.
+ */
+async function probedLoad (url: string, dataDir: string | undefined, o: IngestOptions, rate: number, prefix: string, probe: LiveProbe, onMeasuring?: (measuring: boolean) => void): Promise<{ r: Report, l: LiveSummary }> {
+  const r = await runLoad({
+    url,
+    ...(dataDir === undefined ? {} : { dataDir }),
+    vehicles: o.vehicles,
+    rate,
+    durationS: o.warmupS + o.stepS,
+    warmupS: o.warmupS,
+    qos: 1,
+    window: o.window,
+    prefix,
+    onPhase: p => {
+      if (p === 'publishing') return
+      const measuring = p === 'measuring'
+      onMeasuring?.(measuring)
+      if (measuring) probe.start()
+      else void probe.stop()
+    }
+  })
+  return { r, l: await probe.stop() }
+}
+
+const pubackTail = (r: Report): RunFigures => ({ pubackP90Ms: r.pubackMs.p90, pubackMaxMs: r.pubackMs.max, warmupS: r.warmupS, pubackP99WithWarmupMs: r.pubackAllMs.p99, simulatorLoopLagP99Ms: r.loopLagMs.p99 })
 
 /** A run with a live WebSocket client and queryable probes beside it. */
 async function latencyRun (gw: GatewayChild, o: IngestOptions, rate: number): Promise<RunFigures> {
@@ -76,35 +111,14 @@ async function latencyRun (gw: GatewayChild, o: IngestOptions, rate: number): Pr
       await new Promise(resolve => setTimeout(resolve, 100))
     }
   })()
-  const r = await runLoad({
-    url: gw.mqttUrl,
-    dataDir: gw.dataDir,
-    vehicles: o.vehicles,
-    rate,
-    durationS: o.warmupS + o.stepS,
-    warmupS: o.warmupS,
-    qos: 1,
-    window: o.window,
-    prefix: 'e2e-',
-    onPhase: p => {
-      if (p === 'publishing') return
-      measuring = p === 'measuring'
-      if (measuring) probe.start()
-      else void probe.stop()
-    }
-  })
+  const { r, l } = await probedLoad(gw.mqttUrl, gw.dataDir, o, rate, 'e2e-', probe, m => { measuring = m })
   probing = false
   await probes
   await db.end()
-  const l = await probe.stop()
   const q = queryable.summary()
   return {
     ...summary(r),
-    pubackP90Ms: r.pubackMs.p90,
-    pubackMaxMs: r.pubackMs.max,
-    warmupS: r.warmupS,
-    pubackP99WithWarmupMs: r.pubackAllMs.p99,
-    simulatorLoopLagP99Ms: r.loopLagMs.p99,
+    ...pubackTail(r),
     liveP50Ms: l.p50,
     liveP99Ms: l.p99,
     liveSamples: l.count,
@@ -114,16 +128,38 @@ async function latencyRun (gw: GatewayChild, o: IngestOptions, rate: number): Pr
   }
 }
 
-/** o.latencyRuns latency runs at one rate, each after the spool of the last has drained. */
-async function latencyRuns (gw: GatewayChild, o: IngestOptions, rate: number): Promise<Repeated & { targetPerS: number }> {
+/** The same load on the bare broker, a subscriber of every vehicle in place of the live feed. */
+async function bareRun (broker: { url: string, pid: number }, o: IngestOptions, rate: number): Promise<RunFigures> {
+  const probe = await startRelayProbe(broker.url)
+  const w = await watchProcess(broker.pid, async () => await probedLoad(broker.url, undefined, o, rate, 'bare-', probe))
+  const { r, l } = w.result
+  return { ...summary(r), ...pubackTail(r), subscriberP50Ms: l.p50, subscriberP99Ms: l.p99, subscriberSamples: l.count, brokerCpuPct: w.cpuPct }
+}
+
+/**
+ * o.latencyRuns latency runs at one rate, each after the spool of the last has
+ * drained; with a bare broker, each followed by the same load on it. Each
+ * run's ratios to the bare run after it are kept (pubackP99VsBare,
+ * liveP99VsBare), so a phase of the machine weighs on both sides of a ratio.
+ */
+async function latencyRuns (gw: GatewayChild, o: IngestOptions, rate: number, bareBroker?: { url: string, pid: number }): Promise<Record<string, unknown>> {
   const runs: RunFigures[] = []
+  const bare: RunFigures[] = []
   for (let i = 0; i < o.latencyRuns; i++) {
     await waitSpoolDrained(gw)
     const r = await latencyRun(gw, o, rate)
-    process.stderr.write(`  latency ${rate}/s, run ${i + 1} of ${o.latencyRuns}: PUBACK p99 ${r.pubackP99Ms} ms, live p99 ${r.liveP99Ms} ms, queryable p99 ${r.queryableP99Ms} ms\n`)
+    let line = `  latency ${rate}/s, run ${i + 1} of ${o.latencyRuns}: PUBACK p99 ${r.pubackP99Ms} ms, live p99 ${r.liveP99Ms} ms, queryable p99 ${r.queryableP99Ms} ms`
+    if (bareBroker) {
+      const b = await bareRun(bareBroker, o, rate)
+      bare.push(b)
+      r.pubackP99VsBare = r.pubackP99Ms as number / (b.pubackP99Ms as number)
+      r.liveP99VsBare = r.liveP99Ms as number / (b.subscriberP99Ms as number)
+      line += `; bare broker: PUBACK p99 ${b.pubackP99Ms} ms, subscriber p99 ${b.subscriberP99Ms} ms`
+    }
+    process.stderr.write(line + '\n')
     runs.push(r)
   }
-  return { targetPerS: rate, ...aggregateRuns(runs) }
+  return { targetPerS: rate, ...aggregateRuns(runs), ...(bare.length > 0 ? { bare: aggregateRuns(bare) } : {}) }
 }
 
 async function fleetRun (gw: GatewayChild, o: IngestOptions): Promise<Record<string, number>> {
@@ -157,7 +193,7 @@ export async function runIngest (cleanup: Cleanup, db: { httpUrl: string, pgUrl:
     const qos0 = await ladder(gw, o, 0)
     const res: Record<string, unknown> = { qos1, qos0 }
     if (qos1.sustainedPerS > 0) res.atHalfMax = await latencyRuns(gw, o, Math.round(qos1.sustainedPerS / 2))
-    res.at20k = await latencyRuns(gw, o, 20000)
+    res.at20k = await latencyRuns(gw, o, 20000, o.bareBroker)
     await gw.stop()
     // a fresh gateway: after the ladder's overloaded steps V8 keeps the old
     // generation they grew (session 5: 520 MB peak there, 341 MB fresh)

@@ -105,37 +105,33 @@ export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string
   return { pid: child.pid as number, mqttUrl: up.mqtt, httpUrl: up.http, dataDir, pgUrl: db.pgUrl, stop }
 }
 
-/** Publish-to-live latency percentiles (ms) and the number of positions received. */
+/** A probe's latency percentiles (ms) and the number of readings it received while measuring. */
 export interface LiveSummary { p50: number, p99: number, count: number }
 
 export interface LiveProbe {
   pid: number
-  /** From now on the probe records publish-to-live latency. */
+  /** From now on the probe records its latency. */
   start: () => void
   /** Ends the probe process; its percentiles (the same promise however often it is called). */
   stop: () => Promise<LiveSummary>
 }
 
-/**
- * A WebSocket client of the gateway's /api/v1/live subscribed to every
- * vehicle, in its own process (live-probe-process.ts); resolves once it has
- * its snapshot.
- */
-export async function startLiveProbe (httpUrl: string): Promise<LiveProbe> {
-  const probe = fork(new URL('./live-probe-process.ts', import.meta.url).pathname, [], {
+/** A probe process (see probe-child.ts); resolves once it says it is ready. */
+async function startProbe (script: string, env: Record<string, string>): Promise<LiveProbe> {
+  const probe = fork(new URL(script, import.meta.url).pathname, [], {
     execArgv: ['--import', 'tsx'],
-    env: { ...process.env, LIVE_URL: httpUrl.replace(/^http/, 'ws') + '/api/v1/live' },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   const probeExit = new Promise(resolve => probe.once('exit', resolve))
   const summaryP = new Promise<LiveSummary>((resolve, reject) => {
-    probe.once('exit', code => reject(new Error(`live probe exited with ${code}`)))
+    probe.once('exit', code => reject(new Error(`${script} exited with ${code}`)))
     probe.on('message', (m: LiveSummary & { type: string }) => { if (m.type === 'summary') resolve(m) })
   })
   summaryP.catch(() => {})
   await Promise.race([
     new Promise<void>(resolve => probe.on('message', (m: { type: string }) => { if (m.type === 'ready') resolve() })),
-    summaryP.then(() => { throw new Error('live probe ended before it was ready') })
+    summaryP.then(() => { throw new Error(`${script} ended before it was ready`) })
   ])
   let stopped: Promise<LiveSummary> | undefined
   return {
@@ -150,6 +146,23 @@ export async function startLiveProbe (httpUrl: string): Promise<LiveProbe> {
       return stopped
     }
   }
+}
+
+/**
+ * A WebSocket client of the gateway's /api/v1/live subscribed to every
+ * vehicle, in its own process (live-probe-process.ts): publish-to-live
+ * latency. Ready once it has its snapshot.
+ */
+export async function startLiveProbe (httpUrl: string): Promise<LiveProbe> {
+  return await startProbe('./live-probe-process.ts', { LIVE_URL: httpUrl.replace(/^http/, 'ws') + '/api/v1/live' })
+}
+
+/**
+ * An MQTT subscriber of every vehicle's telemetry on a bare broker, in its own
+ * process (relay-probe-process.ts): publish-to-subscriber latency.
+ */
+export async function startRelayProbe (mqttUrl: string): Promise<LiveProbe> {
+  return await startProbe('./relay-probe-process.ts', { MQTT_URL: mqttUrl })
 }
 
 /** The gateway's /metrics as numbers, keyed by name and labels as written (e.g. `fleetgate_x{kind="a"}`). */

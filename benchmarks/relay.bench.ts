@@ -4,7 +4,7 @@
 // 60,000/s (6 Hz each), judged against the target of 50,000/s.
 import { LeanClient } from '../simulator/src/lean-client.js'
 import { runLoad, summary } from './load.js'
-import { startMosquitto, watchProcess, type Cleanup } from './processes.js'
+import { watchProcess } from './processes.js'
 
 export interface RelayOptions { durationS: number, vehicles: number, rate: number, window: number, scale: boolean }
 
@@ -33,8 +33,7 @@ async function relayRun (url: string, o: RelayOptions, qos: 0 | 1, pid: number, 
   }
 }
 
-export async function runRelay (cleanup: Cleanup, o: RelayOptions): Promise<Record<string, unknown>> {
-  const m = await startMosquitto(cleanup)
+export async function runRelay (m: { url: string, pid: number, version: string }, o: RelayOptions): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = { mosquitto: m.version }
   out.qos0 = await relayRun(m.url, o, 0, m.pid)
   out.qos1 = await relayRun(m.url, o, 1, m.pid)

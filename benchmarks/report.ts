@@ -70,9 +70,14 @@ export function toMarkdown (r: Obj): string {
       const simLag = get(x, 'simulatorLoopLagP99Ms')
       const withLag = simLag === undefined ? '' : `; the simulator's own loop delay p99 ${fmt(simLag)} ms`
       const puback = spread(x, 'pubackP99Ms')
-      row(`PUBACK p50 / p90 / p99 / max at ${label}`, `${fmt(get(x, 'pubackP50Ms'))} / ${fmt(get(x, 'pubackP90Ms'))} / ${fmt(get(x, 'pubackP99Ms'))} / ${fmt(get(x, 'pubackMaxMs'))} ms${puback.each}`, `Mosquitto QoS 1 p99 ${fmt(get(r, 'relay.qos1.pubackP99Ms'))} ms${withWarm}${withLag}`, '', at === 'at20k' ? 'p99 < 50 ms' : '', at === 'at20k' ? puback.verdict(50) : '')
+      // the bare broker under the same load, each of its runs right after one of these
+      const bare = (x as Obj).bare
+      const barePuback = bare ? `bare Mosquitto, same load, runs alternated: PUBACK p50 / p99 ${fmt(get(bare, 'pubackP50Ms'))} / ${fmt(get(bare, 'pubackP99Ms'))} ms${spread(bare, 'pubackP99Ms').each}` : `Mosquitto QoS 1 p99 ${fmt(get(r, 'relay.qos1.pubackP99Ms'))} ms (at its maximum)`
+      const ofRatios = (field: string): string => bare ? `${fmt(get(x, field))} (median of the runs' ratios)` : ''
+      row(`PUBACK p50 / p90 / p99 / max at ${label}`, `${fmt(get(x, 'pubackP50Ms'))} / ${fmt(get(x, 'pubackP90Ms'))} / ${fmt(get(x, 'pubackP99Ms'))} / ${fmt(get(x, 'pubackMaxMs'))} ms${puback.each}${withWarm}${withLag}`, barePuback, ofRatios('pubackP99VsBare'), at === 'at20k' ? 'p99 < 50 ms' : '', at === 'at20k' ? puback.verdict(50) : '')
       const live = spread(x, 'liveP99Ms')
-      row(`publish-to-live p50 / p99 at ${label}`, `${fmt(get(x, 'liveP50Ms'))} / ${fmt(get(x, 'liveP99Ms'))} ms (${fmt(get(x, 'liveSamples'))} samples)${live.each}`, '', '', 'p99 < 100 ms', live.verdict(100))
+      const bareLive = bare ? `bare Mosquitto to a subscriber, p50 / p99 ${fmt(get(bare, 'subscriberP50Ms'))} / ${fmt(get(bare, 'subscriberP99Ms'))} ms${spread(bare, 'subscriberP99Ms').each}` : ''
+      row(`publish-to-live p50 / p99 at ${label}`, `${fmt(get(x, 'liveP50Ms'))} / ${fmt(get(x, 'liveP99Ms'))} ms (${fmt(get(x, 'liveSamples'))} samples)${live.each}`, bareLive, ofRatios('liveP99VsBare'), 'p99 < 100 ms', live.verdict(100))
       const queryable = spread(x, 'queryableP99Ms')
       row(`publish-to-queryable p50 / p99 at ${label}`, `${fmt(get(x, 'queryableP50Ms'))} / ${fmt(get(x, 'queryableP99Ms'))} ms (${fmt(get(x, 'queryableSamples'))} probes)${queryable.each}`, '', '', 'p99 < 2000 ms', queryable.verdict(2000))
     }

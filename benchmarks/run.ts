@@ -12,7 +12,7 @@ import { runIlp } from './ilp.bench.js'
 import { runRelay } from './relay.bench.js'
 import { runIngest } from './ingest.bench.js'
 import { runOutage } from './outage.bench.js'
-import { createCleanup, startBenchQuestDb } from './processes.js'
+import { createCleanup, startBenchQuestDb, startMosquitto } from './processes.js'
 import { toMarkdown } from './report.js'
 
 // benchmarks that run as their own script (npm run bench -- api [options])
@@ -43,6 +43,7 @@ const { values, positionals } = parseArgs({
     'fleet-vehicles': { type: 'string', default: '10000' },
     'fleet-rate': { type: 'string', default: '10000' },
     'no-scale': { type: 'boolean', default: false },
+    'no-bare': { type: 'boolean', default: false },
     'latency-runs': { type: 'string' },
     'outage-s': { type: 'string' },
     'outage-rate': { type: 'string', default: '5000' },
@@ -90,9 +91,13 @@ try {
     process.stderr.write('ilp\n')
     results.ilp = await runIlp(db, { durationS: ceilingS })
   }
-  if (names.includes('relay')) {
+  // Mosquitto: the relay's ceilings, and the bare broker each ingest latency
+  // run at 20,000/s is compared with (unless --no-bare)
+  const needBroker = names.includes('relay') || (names.includes('ingest') && !values['no-bare'])
+  const broker = needBroker ? await startMosquitto(cleanup) : null
+  if (names.includes('relay') && broker) {
     process.stderr.write('relay (mosquitto)\n')
-    results.relay = await runRelay(cleanup, { durationS: ceilingS, vehicles: Number(values.vehicles), rate: Number(values['max-rate']), window: Number(values.window), scale: !values['no-scale'] })
+    results.relay = await runRelay(broker, { durationS: ceilingS, vehicles: Number(values.vehicles), rate: Number(values['max-rate']), window: Number(values.window), scale: !values['no-scale'] })
   }
   if (names.includes('ingest') && db) {
     results.ingest = await runIngest(cleanup, db, {
@@ -107,7 +112,8 @@ try {
       ackModes: values['ack-modes'].split(','),
       fleetVehicles: Number(values['fleet-vehicles']),
       fleetRate: Number(values['fleet-rate']),
-      latencyRuns
+      latencyRuns,
+      ...(broker && !values['no-bare'] ? { bareBroker: broker } : {})
     })
   }
   if (names.includes('outage')) {

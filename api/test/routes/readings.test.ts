@@ -13,9 +13,11 @@ const N = 100_000
 t.test('readings', async t => {
   t.equal(new Date(0).getTimezoneOffset(), -330, 'the test runs in Asia/Kolkata')
   const s = await startApiStack(t)
-  // a day that certainly lies in the past, and 100,000 readings at 1 Hz
-  // starting 10 minutes before its midnight: the range crosses partitions
-  const midnight = Math.floor(Date.now() / DAY) * DAY - DAY
+  // 100,000 readings at 1 Hz (27.8 h) starting 10 minutes before a midnight,
+  // so the range crosses partitions: the midnight of two days ago, so the
+  // range ends at least 20 h before now (from yesterday's midnight it reached
+  // up to 3.6 h ahead of a clock before 03:37 UTC: rejected as future_ts)
+  const midnight = Math.floor(Date.now() / DAY) * DAY - 2 * DAY
   const start = midnight - 600e3
   const big = Array.from({ length: N }, (_, i) => ({ ts: start + i * 1000, seq: i, lat: 10 + i / 1e6, lon: 20, speed_kmh: 50 }))
   t.equal(await ingest(s, 'big-1', big), N, 'every reading accepted')

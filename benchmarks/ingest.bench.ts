@@ -12,7 +12,7 @@ import { LatencyRecorder } from '../simulator/src/stats.js'
 import { runLoad, summary } from './load.js'
 import { aggregateRuns, type RunFigures } from './latency-runs.js'
 import { climb } from './ladder.js'
-import { procStats, startGatewayChild, startLiveProbe, startRelayProbe, waitSpoolDrained, watchProcess, type Cleanup, type GatewayChild, type LiveProbe, type LiveSummary } from './processes.js'
+import { procStats, startGatewayChild, startLiveProbe, startRelayProbe, waitSpoolDrained, watchProcess, type Cleanup, type GatewayChild, type LatencyProbe, type ProbeSummary } from './processes.js'
 import type { Report } from '../simulator/src/simulate.js'
 
 export interface IngestOptions {
@@ -61,7 +61,7 @@ async function ladder (gw: GatewayChild, o: IngestOptions, qos: 0 | 1): Promise<
  * The load at `rate` (QoS 1, warm-up then o.stepS) with a latency probe
  * measuring after the warm-up; onMeasuring(true/false) as it starts and ends.
  */
-async function probedLoad (url: string, dataDir: string | undefined, o: IngestOptions, rate: number, prefix: string, probe: LiveProbe, onMeasuring?: (measuring: boolean) => void): Promise<{ r: Report, l: LiveSummary }> {
+async function probedLoad (url: string, dataDir: string | undefined, o: IngestOptions, rate: number, prefix: string, probe: LatencyProbe, onMeasuring?: (measuring: boolean) => void): Promise<{ r: Report, l: ProbeSummary }> {
   const r = await runLoad({
     url,
     ...(dataDir === undefined ? {} : { dataDir }),

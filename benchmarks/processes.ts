@@ -106,34 +106,34 @@ export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string
 }
 
 /** A probe's latency percentiles (ms) and the number of readings it received while measuring. */
-export interface LiveSummary { p50: number, p99: number, count: number }
+export interface ProbeSummary { p50: number, p99: number, count: number }
 
-export interface LiveProbe {
+export interface LatencyProbe {
   pid: number
   /** From now on the probe records its latency. */
   start: () => void
   /** Ends the probe process; its percentiles (the same promise however often it is called). */
-  stop: () => Promise<LiveSummary>
+  stop: () => Promise<ProbeSummary>
 }
 
 /** A probe process (see probe-child.ts); resolves once it says it is ready. */
-async function startProbe (script: string, env: Record<string, string>): Promise<LiveProbe> {
+async function startProbe (script: string, env: Record<string, string>): Promise<LatencyProbe> {
   const probe = fork(new URL(script, import.meta.url).pathname, [], {
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   const probeExit = new Promise(resolve => probe.once('exit', resolve))
-  const summaryP = new Promise<LiveSummary>((resolve, reject) => {
+  const summaryP = new Promise<ProbeSummary>((resolve, reject) => {
     probe.once('exit', code => reject(new Error(`${script} exited with ${code}`)))
-    probe.on('message', (m: LiveSummary & { type: string }) => { if (m.type === 'summary') resolve(m) })
+    probe.on('message', (m: ProbeSummary & { type: string }) => { if (m.type === 'summary') resolve(m) })
   })
   summaryP.catch(() => {})
   await Promise.race([
     new Promise<void>(resolve => probe.on('message', (m: { type: string }) => { if (m.type === 'ready') resolve() })),
     summaryP.then(() => { throw new Error(`${script} ended before it was ready`) })
   ])
-  let stopped: Promise<LiveSummary> | undefined
+  let stopped: Promise<ProbeSummary> | undefined
   return {
     pid: probe.pid as number,
     start: () => probe.send({ type: 'start' }),
@@ -153,7 +153,7 @@ async function startProbe (script: string, env: Record<string, string>): Promise
  * vehicle, in its own process (live-probe-process.ts): publish-to-live
  * latency. Ready once it has its snapshot.
  */
-export async function startLiveProbe (httpUrl: string): Promise<LiveProbe> {
+export async function startLiveProbe (httpUrl: string): Promise<LatencyProbe> {
   return await startProbe('./live-probe-process.ts', { LIVE_URL: httpUrl.replace(/^http/, 'ws') + '/api/v1/live' })
 }
 
@@ -161,7 +161,7 @@ export async function startLiveProbe (httpUrl: string): Promise<LiveProbe> {
  * An MQTT subscriber of every vehicle's telemetry on a bare broker, in its own
  * process (relay-probe-process.ts): publish-to-subscriber latency.
  */
-export async function startRelayProbe (mqttUrl: string): Promise<LiveProbe> {
+export async function startRelayProbe (mqttUrl: string): Promise<LatencyProbe> {
   return await startProbe('./relay-probe-process.ts', { MQTT_URL: mqttUrl })
 }
 

@@ -5,12 +5,15 @@ import type { Rows } from '../ingest/to-rows.js'
 
 const FLOAT_FIELDS = ['lat', 'lon', 'speed_kmh', 'heading_deg', 'alt_m', 'odometer_km', 'fuel_pct', 'engine_temp_c', 'battery_v'] as const
 
+/** 1: doubles as text (any QuestDB); 2: doubles as 8 binary bytes (QuestDB 9.0 and later). */
+export type IlpProtocolVersion = 1 | 2
+
 export interface IlpEncoder {
   /** ILP lines for all rows, or null when there are none. */
   encode: (rows: Rows) => Buffer | null
 }
 
-export function createIlpEncoder (opts: { protocolVersion?: 1 | 2 } = {}): IlpEncoder {
+export function createIlpEncoder (opts: { protocolVersion?: IlpProtocolVersion } = {}): IlpEncoder {
   // protocol_version is fixed so nothing asks a server for it
   const buf: SenderBuffer = createBuffer(new SenderOptions(`http::addr=127.0.0.1:9000;protocol_version=${opts.protocolVersion ?? 1};init_buf_size=65536;max_buf_size=268435456`))
 

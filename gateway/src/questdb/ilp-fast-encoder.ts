@@ -2,9 +2,9 @@
 // client's SenderBufferV1 or SenderBufferV2), built without a Buffer.write per
 // token, a capacity check and a column-name validation on every column of
 // every row. The test proves the output byte-identical on the hostile
-// fixtures; the gateway uses this one (measured 13.2 vs 2.3 us/row for
-// protocol 1, npm run bench -- encoder), and the official encoder stays as the
-// reference the test compares against.
+// fixtures; the gateway uses this one (its cost per row against the official
+// client's: npm run bench -- encoder, figures in gateway.ts), and the official
+// encoder stays as the reference the test compares against.
 //
 // ILP text rules kept here (QuestDB docs, "ILP overview: syntax"): in table
 // names, symbol names/values and column names, space, comma, equals sign,
@@ -22,8 +22,9 @@
 // designated timestamp is microseconds with `t`. The bytes go straight into a
 // scratch buffer that grows as needed, and each call returns a copy.
 import type { Rows } from '../ingest/to-rows.js'
-import type { IlpEncoder } from './ilp-encoder.js'
+import type { IlpEncoder, IlpProtocolVersion } from './ilp-encoder.js'
 
+// its own list, not the reference encoder's: the byte comparison would not see a column both left out
 const FLOAT_FIELDS = ['lat', 'lon', 'speed_kmh', 'heading_deg', 'alt_m', 'odometer_km', 'fuel_pct', 'engine_temp_c', 'battery_v'] as const
 
 const NEEDS_NAME_ESCAPE = /[ ,=\n\r\\]/
@@ -57,8 +58,6 @@ function int (v: number): string {
 function nanos (us: number): string {
   return int(us) + '000'
 }
-
-export type IlpProtocolVersion = 1 | 2
 
 /** Where the rows' tokens go: the only part that differs between the two protocols. */
 interface LineSink {

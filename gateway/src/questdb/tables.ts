@@ -1,7 +1,7 @@
 // Creates the tables from schemas/tables.sql through QuestDB's /exec endpoint
 // (idempotent), then applies the retention as TTL; and picks the ILP protocol.
 import { readFile } from 'node:fs/promises'
-import type { IlpProtocolVersion } from './ilp-fast-encoder.js'
+import type { IlpProtocolVersion } from './ilp-encoder.js'
 
 const TABLES_SQL = new URL('../../../schemas/tables.sql', import.meta.url)
 export const TABLES = ['readings', 'events', 'vehicle_status', 'rejections'] as const

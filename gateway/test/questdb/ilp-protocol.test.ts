@@ -11,7 +11,9 @@ import { createIlpWriter } from '../../src/questdb/ilp-writer.js'
 import { emptyRows } from '../../src/ingest/to-rows.js'
 import type { Reading } from '../../../schemas/types.js'
 
+// the expectation's own list of double columns, not the encoder's
 const FIELDS = ['lat', 'lon', 'speed_kmh', 'heading_deg', 'alt_m', 'odometer_km', 'fuel_pct', 'engine_temp_c', 'battery_v'] as const
+
 // shortest texts of 17 digits, tiny and huge magnitudes, a denormal, negative zero
 const AWKWARD = [0.1, 0.30000000000000004, -0.000001, 1e-7, 123456.78901234567, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, -0, 89.99999999999999, -179.99999999999997, 52.520008, 13.404954]
 

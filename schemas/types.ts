@@ -98,7 +98,14 @@ export interface VehicleEvent {
  * Why a payload or reading was quarantined in the `rejections` table instead of being stored.
  */
 export type RejectionReason =
-  'invalid_json' | 'schema' | 'future_ts' | 'too_old' | 'too_large' | 'batch_too_large' | 'id_mismatch'
+  | 'invalid_json'
+  | 'schema'
+  | 'future_ts'
+  | 'too_old'
+  | 'too_large'
+  | 'batch_too_large'
+  | 'id_mismatch'
+  | 'unprocessable'
 
 /**
  * fleetgate configuration, read from environment variables and validated once at start. Port 0 means any free port.

@@ -16,6 +16,7 @@ export function createGatewayMetrics (opts: { defaults?: boolean } = {}) {
     ilpBatches: new Counter({ name: 'fleetgate_ilp_batches_total', help: 'ILP requests to QuestDB, by outcome', labelNames: ['outcome'], ...r }),
     ilpBytes: new Counter({ name: 'fleetgate_ilp_bytes_total', help: 'ILP bytes confirmed by QuestDB', ...r }),
     ilpFlushSeconds: new Histogram({ name: 'fleetgate_ilp_flush_seconds', help: 'ILP request latency', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], ...r }),
+    ingestErrors: new Counter({ name: 'fleetgate_ingest_errors_total', help: 'Payloads whose processing threw, quarantined as unprocessable', ...r }),
     throttled: new Counter({ name: 'fleetgate_throttled_publishes_total', help: 'Publishes delayed because their vehicle was over DEVICE_RATE_LIMIT', ...r }),
     questdbErrors: new Counter({ name: 'fleetgate_questdb_errors_total', help: 'Failed QuestDB requests', ...r }),
     pubackSeconds: new Histogram({ name: 'fleetgate_puback_wait_seconds', help: 'Time a QoS 1 publish waited for durability before PUBACK', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30], ...r }),

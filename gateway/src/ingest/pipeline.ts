@@ -62,10 +62,26 @@ export function createPipeline (deps: { toRows: ToRows, encoder: IlpEncoder, sin
     for (const r of rows.rejections) metrics.rejected.inc({ reason: r.reason })
   }
 
+  /**
+   * Rows of a payload; should judging it throw (a defect, or a limit of the
+   * runtime), the payload is quarantined as `unprocessable` rather than
+   * failing the publish, which a device would resend for ever.
+   */
+  function rowsOf (vehicleId: string, kind: TopicKind, topic: string, payload: Buffer): Rows {
+    try {
+      return toRows(vehicleId, kind, topic, payload)
+    } catch (err) {
+      metrics.ingestErrors.inc()
+      const rows = emptyRows()
+      rows.rejections.push(toRows.reject(vehicleId, topic, 'unprocessable', `could not be processed: ${String((err as Error)?.message).slice(0, 200)}`, payload))
+      return rows
+    }
+  }
+
   return {
     ingest (vehicleId, kind, topic, payload) {
       try {
-        const rows = toRows(vehicleId, kind, topic, payload)
+        const rows = rowsOf(vehicleId, kind, topic, payload)
         count(kind, rows)
         const chunk = encoder.encode(rows)
         const durable = chunk ? sink.write(chunk) : Promise.resolve()

@@ -4,10 +4,13 @@ import type { Reading, VehicleEvent, RejectionReason } from '../../../schemas/ty
 import type { TopicKind } from '../../../schemas/topics.js'
 import { describeErrors, type Validators } from './validate.js'
 import { toEpochMicros } from './timestamps.js'
+import { boundedJson } from './bounded-json.js'
 
 export const MAX_FUTURE_MS = 5 * 60 * 1000
 export const MAX_REJECTED_PAYLOAD = 4096
 export const MAX_EVENT_DATA = 4096
+/** Nesting levels allowed in an event's `data`. */
+export const MAX_EVENT_DATA_DEPTH = 32
 
 export interface ReadingRow { vehicleId: string, tsUs: number, receivedUs: number, reading: Reading }
 export interface EventRow { vehicleId: string, tsUs: number, receivedUs: number, event: VehicleEvent, data: string | null }
@@ -93,17 +96,21 @@ export function createToRows (validators: Validators, limits: Limits, clock: () 
       const item = items[i]
       const at = batch ? `[${i}]` : ''
       const quarantine = (reason: RejectionReason, detail: string): void => {
-        rows.rejections.push(reject(vehicleId, topic, reason, at + detail, batch ? clip(JSON.stringify(item) ?? 'undefined') : clip(payload)))
+        rows.rejections.push(reject(vehicleId, topic, reason, at + detail, batch ? boundedJson(item, MAX_REJECTED_PAYLOAD).text : clip(payload)))
       }
       if (!validate(item)) {
         quarantine('schema', describeErrors(validate.errors))
         continue
       }
       const valid = item as Reading | VehicleEvent
-      const data = 'type' in valid && valid.data !== undefined ? JSON.stringify(valid.data) : null
-      if (data !== null && Buffer.byteLength(data) > MAX_EVENT_DATA) {
-        quarantine('schema', `/data is larger than ${MAX_EVENT_DATA} bytes`)
-        continue
+      let data: string | null = null
+      if ('type' in valid && valid.data !== undefined) {
+        const json = boundedJson(valid.data, MAX_EVENT_DATA, MAX_EVENT_DATA_DEPTH)
+        if (!json.complete || Buffer.byteLength(json.text) > MAX_EVENT_DATA) {
+          quarantine('schema', `/data is larger than ${MAX_EVENT_DATA} bytes or nests deeper than ${MAX_EVENT_DATA_DEPTH} levels`)
+          continue
+        }
+        data = json.text
       }
       const tsUs = toEpochMicros(valid.ts)
       const bad = checkTime(tsUs, receivedUs)

@@ -112,7 +112,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     toRows,
     live,
     metrics,
-    rateLimit: config.DEVICE_RATE_LIMIT
+    rateLimit: config.DEVICE_RATE_LIMIT,
+    maxPayloadBytes: config.MAX_PAYLOAD_BYTES
   })
   registry.watch(vehicleId => {
     log.info({ vehicleId }, 'token revoked, disconnecting')

@@ -8,7 +8,6 @@ export function createGatewayMetrics (opts: { defaults?: boolean } = {}) {
   const r = { registers: [registry] }
   return {
     registry,
-    connected: new Gauge({ name: 'fleetgate_mqtt_connected_clients', help: 'Connected MQTT clients (vehicles and internal)', ...r }),
     refused: new Counter({ name: 'fleetgate_mqtt_refused_total', help: 'Connections and publishes refused, by reason', labelNames: ['reason'], ...r }),
     received: new Counter({ name: 'fleetgate_readings_received_total', help: 'Readings and events received (items, after batch split)', labelNames: ['kind'], ...r }),
     accepted: new Counter({ name: 'fleetgate_readings_accepted_total', help: 'Items accepted, by kind', labelNames: ['kind'], ...r }),
@@ -21,6 +20,10 @@ export function createGatewayMetrics (opts: { defaults?: boolean } = {}) {
     questdbErrors: new Counter({ name: 'fleetgate_questdb_errors_total', help: 'Failed QuestDB requests', ...r }),
     pubackSeconds: new Histogram({ name: 'fleetgate_puback_wait_seconds', help: 'Time a QoS 1 publish waited for durability before PUBACK', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30], ...r }),
     spoolWriteSeconds: new Histogram({ name: 'fleetgate_spool_write_seconds', help: 'Duration of one spool group write (O_DSYNC, on the event loop: it is blocked meanwhile)', buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], ...r }),
+    /** Connected MQTT clients, counted at scrape time. */
+    observeConnections (count: () => number) {
+      return new Gauge({ name: 'fleetgate_mqtt_connected_clients', help: 'Connected MQTT clients (vehicles and internal): open connections with an accepted session', ...r, collect () { this.set(count()) } })
+    },
     /** Spool gauges read at scrape time. */
     observeSpool (stats: () => { unconfirmedBytes: number, oldestUnconfirmedS: number, segments: number }) {
       return [

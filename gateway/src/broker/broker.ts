@@ -11,9 +11,11 @@ import { createServer as createTlsServer } from 'node:tls'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { readFileSync } from 'node:fs'
 import { timingSafeEqual } from 'node:crypto'
+import type { Duplex } from 'node:stream'
+import type { IncomingMessage } from 'node:http'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Logger } from 'pino'
-import { parseVehicleTopic, isVehicleId, vehicleSubtree, CONSUMED_TOPIC, LIVE_TOPIC_FILTER, LIVE_BATCH_TOPIC, LIVE_BATCH_MAX, LIVE_BATCH_MAX_MS, INTERNAL_USERNAME, INTERNAL_CLIENT_PREFIX } from '../../../schemas/topics.js'
+import { parseVehicleTopic, isVehicleId, vehicleSubtree, vehicleTopic, CONSUMED_TOPIC, LIVE_TOPIC_FILTER, LIVE_BATCH_TOPIC, LIVE_BATCH_MAX, LIVE_BATCH_MAX_MS, INTERNAL_USERNAME, INTERNAL_CLIENT_PREFIX } from '../../../schemas/topics.js'
 import type { LiveBus, LiveMessage } from '../../../schemas/live.js'
 import { turnBatch } from '../../../schemas/turn-batch.js'
 import type { DeviceRegistry } from './device-registry.js'
@@ -22,6 +24,16 @@ import type { ToRows } from '../ingest/to-rows.js'
 import type { GatewayMetrics } from '../metrics.js'
 import { createRateLimiter } from './rate-limit.js'
 import { GatewayError } from '../errors.js'
+import { createPacketGuard, type GuardLimits } from './packet-guard.js'
+
+/**
+ * Largest packet before a session is accepted: a CONNECT holds a client id
+ * and user name of at most 64 characters, a 47-character token and a Will of
+ * a status topic and word; this leaves room for long internal tokens.
+ */
+export const MAX_CONNECT_BYTES = 1024
+/** Room beside MAX_PAYLOAD_BYTES in one PUBLISH: topic length, topic, packet id. */
+export const MAX_TOPIC_OVERHEAD = 2 + 1024 + 2
 
 export interface BrokerOptions {
   log: Logger
@@ -33,6 +45,8 @@ export interface BrokerOptions {
   metrics: GatewayMetrics
   /** Readings per second per vehicle; 0: unlimited. */
   rateLimit: number
+  /** MAX_PAYLOAD_BYTES: with MAX_TOPIC_OVERHEAD, the largest packet after login. */
+  maxPayloadBytes: number
 }
 
 export interface ListenOptions {
@@ -48,6 +62,14 @@ export interface Addresses { mqtt: string, ws?: string, tls?: string }
 
 type Role = 'vehicle' | 'internal'
 const roles = new WeakMap<Client, Role>()
+
+/** true for "online", false for "offline", null for anything else (as to-rows.ts reads a status). */
+function statusWord (payload: Buffer | string): boolean | null {
+  const text = payload.toString().trim()
+  return text === 'online' ? true : text === 'offline' ? false : null
+}
+
+const NOTHING: Outcome = { readings: 0, events: 0, rejections: [] }
 
 function authError (message: string, returnCode: number): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
@@ -85,6 +107,37 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
     metrics.refused.inc({ reason })
   }
 
+  // Sessions by vehicle: `arriving` from accepted credentials to CONNACK,
+  // `sessions` from CONNACK to the socket's close. The gateway records a
+  // vehicle online when its first session starts and offline when its last
+  // one ends; a takeover (a new CONNECT of the same id) is not an end.
+  const arriving = new Map<string, Client>()
+  const sessions = new Map<string, Client>()
+  // the last status stored per vehicle, whoever said it (the session, the
+  // vehicle, its Will): a repeat of it is not stored again
+  const status = new Map<string, boolean>()
+  const wills = new WeakMap<Client, { topic: string, payload: Buffer | string }>()
+
+  function recordStatus (vehicleId: string, up: boolean): void {
+    if (status.get(vehicleId) === up) return
+    status.set(vehicleId, up)
+    pipeline.ingest(vehicleId, 'status', vehicleTopic(vehicleId, 'status'), Buffer.from(up ? 'online' : 'offline'))
+      .catch((err: unknown) => { log.warn({ err, vehicleId }, 'session status not recorded') })
+  }
+
+  /** Ends a client's connection whatever state its session is in. */
+  function end (client: Client): void {
+    client.close()
+    ;(client as unknown as { conn: Duplex }).conn.destroy()
+  }
+
+  function sessionEnded (client: Client): void {
+    const id = client.id
+    if (arriving.get(id) === client) arriving.delete(id)
+    if (sessions.get(id) === client) sessions.delete(id)
+    if (!arriving.has(id) && !sessions.has(id)) recordStatus(id, false)
+  }
+
   const aedes = new Aedes({
     concurrency: 1000,
     drainTimeout: 30000,
@@ -92,11 +145,18 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
     heartbeatInterval: 60000,
     connectTimeout: 10000,
 
+    preConnect (client, packet, done) {
+      // authenticate sees no Will: keep it for the check there
+      if (packet.will) wills.set(client, packet.will)
+      done(null, true)
+    },
+
     authenticate (client, username, password, done) {
       const id = client.id
+      const will = wills.get(client)
       if (username === INTERNAL_USERNAME) {
         const given = password ?? Buffer.alloc(0)
-        if (id.startsWith(INTERNAL_CLIENT_PREFIX) && given.length === internalToken.length && timingSafeEqual(given, internalToken)) {
+        if (will === undefined && id.startsWith(INTERNAL_CLIENT_PREFIX) && given.length === internalToken.length && timingSafeEqual(given, internalToken)) {
           roles.set(client, 'internal')
           return done(null, true)
         }
@@ -115,7 +175,17 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
         refuse('bad_token')
         return done(authError('bad token', 4), null)
       }
+      if (will !== undefined && (will.topic !== vehicleTopic(id, 'status') || statusWord(will.payload) === null)) {
+        // a Will speaks only for its own vehicle, as its status
+        refuse('foreign_will')
+        return done(authError(`a Will must be "online" or "offline" on ${vehicleTopic(id, 'status')}`, 5), null)
+      }
       roles.set(client, 'vehicle')
+      // the newest CONNECT of an id wins: an older one still connecting is
+      // closed, so Aedes never registers two sessions of one id at once
+      const before = arriving.get(id)
+      arriving.set(id, client)
+      if (before !== undefined && before !== client) end(before)
       done(null, true)
     },
 
@@ -129,11 +199,16 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
     },
 
     authorizePublish (client, packet: PublishPacket, done) {
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
       if (client === null) {
-        // a will of a client that is gone: only status topics are honoured
+        // a Will of a session that ended: checked at CONNECT to be the
+        // vehicle's own status; stored, and passed on if the word is valid
         const t = parseVehicleTopic(packet.topic)
         if (t?.kind !== 'status') return done(new Error('refused will'))
-        pipeline.ingest(t.vehicleId, 'status', packet.topic, packet.payload as Buffer).then(() => done(null), done)
+        pipeline.ingest(t.vehicleId, 'status', packet.topic, payload).then(outcome => {
+          if (outcome.rejections.length > 0) return done(new Error('refused will'))
+          done(null)
+        }, done)
         return
       }
       const role = roles.get(client)
@@ -142,43 +217,56 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
         return done(new Error('internal clients do not publish'))
       }
       if (!accepting) return done(new GatewayError('GW_ERR_SHUTTING_DOWN', 'shutting down'))
-      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
       const t = parseVehicleTopic(packet.topic)
+      const own = t !== null && t.vehicleId === client.id
       inflight++
       const t0 = performance.now()
-      let work: Promise<unknown>
-      if (t === null || t.vehicleId !== client.id) {
+      let work: Promise<Outcome | undefined>
+      if (!own) {
         // [MQTT-3.3.5-2] an unauthorised PUBLISH is either acknowledged as
         // usual or the connection closed: we acknowledge, store nothing of
         // it but its quarantine record, and keep the vehicle connected.
         refuse('foreign_topic')
         work = pipeline.quarantine(toRows.reject(client.id, packet.topic.slice(0, 512), 'id_mismatch',
-          `vehicle ${client.id} may publish only under ${vehicleSubtree(client.id)}`, payload))
+          `vehicle ${client.id} may publish only under ${vehicleSubtree(client.id)}`, payload)).then(() => undefined)
+      } else if (t.kind === 'status' && status.get(t.vehicleId) === statusWord(payload)) {
+        // what is already stored: acknowledged and passed on, not stored twice
+        work = Promise.resolve(NOTHING)
       } else {
         work = pipeline.ingest(t.vehicleId, t.kind, packet.topic, payload)
-        // without a limit, no extra step per publish
-        if (opts.rateLimit > 0) work = (work as Promise<Outcome>).then(outcome => throttle(client.id, outcome))
-      }
-      const finish = (err?: unknown): void => {
-        inflight--
-        if (err) {
-          log.warn({ err, vehicleId: client.id }, 'publish not made durable')
-          return done(err as Error)
+        if (t.kind === 'status') {
+          const up = statusWord(payload)
+          if (up !== null) work = work.then(outcome => { status.set(t.vehicleId, up); return outcome })
         }
+        // without a limit, no extra step per publish
+        if (opts.rateLimit > 0) work = (work as Promise<Outcome>).then(async outcome => { await throttle(client.id, outcome); return outcome })
+      }
+      const finish = (outcome: Outcome | undefined): void => {
+        inflight--
         if (packet.qos > 0) metrics.pubackSeconds.observe((performance.now() - t0) / 1000)
-        if (t === null || t.kind !== 'status') {
-          // consumed here: the broker fans nothing of it out
+        // only a valid status on the vehicle's own topic goes on to
+        // subscribers and the retained store (one small message per vehicle);
+        // everything else is consumed here and fanned out to no one
+        if (!own || t.kind !== 'status' || outcome === undefined || outcome.rejections.length > 0) {
           packet.topic = CONSUMED_TOPIC
           packet.retain = false
         }
         done(null)
+      }
+      const fail = (err: unknown): void => {
+        inflight--
+        // not durable: no PUBACK, and the connection closes (the device
+        // sends it again, here or elsewhere)
+        refuse('not_durable')
+        log.warn({ err, vehicleId: client.id }, 'publish not made durable')
+        done(err as Error)
       }
       // QoS 0 waits too, only without a PUBACK: Aedes reads a vehicle's next
       // packets once this one is done, so a QoS 0 flood is paced by the spool
       // like QoS 1. Called back at once, one turn of the event loop read
       // whatever the sockets held (lag up to 4 s at 38,000/s) and starved the
       // drain to QuestDB, while unwritten appends piled up in memory (1.1 GB).
-      work.then(() => finish(), finish)
+      work.then(finish, fail)
     }
   })
 
@@ -196,14 +284,32 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
   }
   ;(aedes as unknown as { publish: Publish }).publish = publishUnlessConsumed
 
-  aedes.on('client', () => metrics.connected.inc())
+  // every connection, from accept to close: the connected-clients gauge
+  // counts those of them with an accepted session, so it cannot drift from
+  // the sockets whatever order Aedes' events come in
+  const connections = new Set<Client>()
+  metrics.observeConnections(() => {
+    let n = 0
+    for (const c of connections) if (c.connected && !c.closed) n++
+    return n
+  })
+
   aedes.on('clientDisconnect', client => {
-    metrics.connected.dec()
     limiter.forget(client.id)
     if (roles.get(client) === 'internal') internalClients = Math.max(0, internalClients - 1)
   })
   aedes.on('clientReady', client => {
-    if (roles.get(client) === 'internal') internalClients++
+    const role = roles.get(client)
+    if (role === 'internal') internalClients++
+    if (role !== 'vehicle') return
+    const id = client.id
+    if (arriving.get(id) === client) arriving.delete(id)
+    const before = sessions.get(id)
+    sessions.set(id, client)
+    // [MQTT-3.1.4-2] one session per client id: Aedes closes the one it
+    // knows, this closes one it lost track of in concurrent CONNECTs
+    if (before !== undefined && before !== client) end(before)
+    recordStatus(id, true)
   })
   aedes.on('clientError', (client, err) => { log.debug({ err, vehicleId: client?.id }, 'client error') })
   aedes.on('connectionError', (client, err) => { log.debug({ err, vehicleId: client?.id }, 'connection error') })
@@ -245,11 +351,46 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
     return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
   }
 
+  const guardLimits: GuardLimits = { connectBytes: MAX_CONNECT_BYTES, packetBytes: opts.maxPayloadBytes + MAX_TOPIC_OVERHEAD }
+
+  // Aedes reads each chunk of a connection and hands it to its packet parser;
+  // the guard sees the chunk first and closes the connection at the first
+  // packet that breaks MQTT 3.1.1 or the size limits, before it is buffered.
+  function handle (conn: Duplex, req?: IncomingMessage): void {
+    const client = aedes.handle(conn, req)
+    connections.add(client)
+    conn.once('close', () => {
+      connections.delete(client)
+      if (roles.get(client) === 'vehicle') sessionEnded(client)
+    })
+    const parser = (client as unknown as { _parser: { parse: (buf: Buffer) => number } })._parser
+    const parse = parser.parse.bind(parser)
+    const guard = createPacketGuard(guardLimits, () => client.connected)
+    let refused = false
+    parser.parse = (buf) => {
+      if (refused) return 0
+      const v = guard.feed(buf)
+      if (v === null) return parse(buf)
+      refused = true
+      refuse(v.reason)
+      log.debug({ rule: v.rule, vehicleId: client.id }, 'connection closed: protocol violation')
+      if (v.connack === undefined) {
+        conn.destroy()
+      } else {
+        // [MQTT-3.2.2-5] a CONNACK with a non-zero code, then close; the
+        // timer ends a peer that does not close its side
+        conn.end(Buffer.from([0x20, 0x02, 0x00, v.connack]))
+        setTimeout(() => conn.destroy(), 1000).unref()
+      }
+      return 0
+    }
+  }
+
   return {
     aedes,
     async listen (l) {
       await aedes.listen()
-      const tcpPort = await listenOn(createNetServer(aedes.handle), l.port, l.host)
+      const tcpPort = await listenOn(createNetServer(handle), l.port, l.host)
       const addresses: Addresses = { mqtt: `mqtt://${urlHost(l.host)}:${tcpPort}` }
       if (l.wsPort >= 0) {
         const http = createHttpServer((_req, res) => { res.writeHead(426).end('use MQTT over WebSocket on /mqtt') })
@@ -258,13 +399,13 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
         wss.on('connection', (ws, req) => {
           const stream = createWebSocketStream(ws)
           stream.on('error', () => stream.destroy())
-          aedes.handle(stream, req)
+          handle(stream, req)
         })
         const p = await listenOn(http, l.wsPort, l.host)
         addresses.ws = `ws://${urlHost(l.host)}:${p}/mqtt`
       }
       if (l.tlsCertFile && l.tlsKeyFile) {
-        const tls = createTlsServer({ cert: readFileSync(l.tlsCertFile), key: readFileSync(l.tlsKeyFile) }, aedes.handle)
+        const tls = createTlsServer({ cert: readFileSync(l.tlsCertFile), key: readFileSync(l.tlsKeyFile) }, handle)
         const p = await listenOn(tls as unknown as NetServer, l.tlsPort, l.host)
         addresses.tls = `mqtts://${urlHost(l.host)}:${p}`
       }
@@ -276,8 +417,10 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
     },
     inflight: () => inflight,
     disconnect (vehicleId) {
-      const c = (aedes as unknown as { clients: Record<string, Client> }).clients[vehicleId]
-      if (c) c.close()
+      const a = arriving.get(vehicleId)
+      const s = sessions.get(vehicleId)
+      if (a) end(a)
+      if (s) end(s)
     },
     async close () {
       accepting = false

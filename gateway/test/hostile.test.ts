@@ -5,14 +5,27 @@ import t from 'tap'
 import { startQuestDbForTest, startStack, issueTokens, connectVehicles, pollCount, query, count, duplicateReadings, waitWalApplied } from '../../test/helper.js'
 import { vehicleTopic } from '../../schemas/topics.js'
 import { loadCases } from './fixtures/payloads.js'
+import { MAX_TOPIC_OVERHEAD } from '../src/broker/broker.js'
 
 t.test('the hostile corpus over MQTT, beside a healthy vehicle', async t => {
   const db = await startQuestDbForTest(t)
   const stack = await startStack(t, db, { MAX_PAYLOAD_BYTES: 262144 })
-  const [hostile, healthy] = await connectVehicles(t, stack.mqttUrl, issueTokens(stack.config.DATA_DIR, ['hostile-1', 'healthy-1']))
-  if (!hostile || !healthy) throw new Error('clients')
-  const cases = loadCases()
-  t.ok(cases.length >= 40, `${cases.length} payloads in the corpus`)
+  const [hostile, healthy, huge] = await connectVehicles(t, stack.mqttUrl, issueTokens(stack.config.DATA_DIR, ['hostile-1', 'healthy-1', 'hostile-2']))
+  if (!hostile || !healthy || !huge) throw new Error('clients')
+  const all = loadCases()
+  t.ok(all.length >= 40, `${all.length} payloads in the corpus`)
+  // a packet beyond MAX_PAYLOAD_BYTES and the topic's room is refused on its
+  // fixed header: the connection closes, nothing is acknowledged or stored
+  const fits = (payload: Buffer): boolean => payload.length <= stack.config.MAX_PAYLOAD_BYTES + MAX_TOPIC_OVERHEAD - 4 - vehicleTopic('hostile-1', 'telemetry').length
+  const cases = all.filter(c => fits(c.payload))
+  for (const c of all.filter(c => !fits(c.payload))) {
+    const closed = new Promise<void>(resolve => huge.once('close', () => resolve()))
+    let acked = false
+    huge.publish(vehicleTopic('hostile-2', 'telemetry'), c.payload, { qos: 1 }, err => { acked = !err })
+    await closed
+    t.notOk(acked, `${c.name}: closed on the header, not acknowledged`)
+  }
+  t.ok(cases.some(c => c.expect.includes('too_large')), 'a payload over MAX_PAYLOAD_BYTES within the packet limit is still quarantined as too_large')
 
   const base = Date.now() - 3600e3
   const healthyStream = (async () => {
@@ -41,6 +54,7 @@ t.test('the hostile corpus over MQTT, beside a healthy vehicle', async t => {
 
   const tables = await query<{ table_name: string }>(stack.pgUrl, 'SELECT table_name FROM tables() ORDER BY table_name')
   t.same(tables.map(r => r.table_name).filter(n => !n.startsWith('sys.') && !n.startsWith('telemetry') && !n.startsWith('_')), ['events', 'readings', 'rejections', 'vehicle_status'], 'no table was created by injected lines')
+  t.equal(await count(stack.pgUrl, "SELECT count() n FROM rejections WHERE vehicle_id = 'hostile-2'"), 0, 'nothing of the refused packets is stored')
   const vehicles = await query<{ vehicle_id: string }>(stack.pgUrl, 'SELECT DISTINCT vehicle_id FROM readings ORDER BY vehicle_id')
   t.same(vehicles.map(v => v.vehicle_id), ['healthy-1', 'hostile-1'], 'no vehicle id was forged by injected lines')
 })

@@ -6,14 +6,14 @@ import rateLimit from '@fastify/rate-limit'
 import type { Registry } from 'prom-client'
 import type { LiveSource } from '../../schemas/live.js'
 import type { Pipeline } from '../../gateway/src/ingest/pipeline.js'
-import type { ApiKeyStore } from './api-keys.js'
+import { allows, type ApiKeyStore } from './api-keys.js'
 import { ref } from './api-schemas.js'
 import questdb from './plugins/questdb.js'
 import errors, { ApiError } from './plugins/errors.js'
 import openapi from './plugins/openapi.js'
 import auth from './plugins/auth.js'
 import metrics, { type ApiMetrics } from './plugins/metrics.js'
-import liveFeed, { type LiveFeedOptions } from './plugins/live-feed.js'
+import liveFeed, { type LiveFeedOptions, type TokenCheck } from './plugins/live-feed.js'
 import vehicles from './routes/vehicles.js'
 import readings from './routes/readings.js'
 import track from './routes/track.js'
@@ -114,7 +114,15 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   })
 
   // at this level, not under the prefix: fastify.liveMetrics is for /metrics
-  const apiKeyCheck = opts.auth === 'off' ? {} : { verifyToken: (token: string) => fastify.verifyApiKey(token) !== null }
+  // the feed shows every vehicle's positions: the same read role as GET /positions
+  const apiKeyCheck = opts.auth === 'off'
+    ? {}
+    : {
+        verifyToken: (token: string): TokenCheck => {
+          const key = fastify.verifyApiKey(token)
+          return key === null ? false : allows(key.role, 'read') ? true : 'forbidden'
+        }
+      }
   await fastify.register(liveFeed, { ...apiKeyCheck, ...opts.liveFeed, source: opts.live })
   fastify.metrics.include(fastify.liveMetrics.registry)
   const wss = (fastify as unknown as { websocketServer?: { clients: Set<unknown> } }).websocketServer

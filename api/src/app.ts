@@ -12,6 +12,7 @@ import questdb from './plugins/questdb.js'
 import errors, { ApiError } from './plugins/errors.js'
 import openapi from './plugins/openapi.js'
 import auth from './plugins/auth.js'
+import finiteQuery from './plugins/finite-query.js'
 import metrics, { type ApiMetrics } from './plugins/metrics.js'
 import liveFeed, { type LiveFeedOptions, type TokenCheck } from './plugins/live-feed.js'
 import vehicles from './routes/vehicles.js'
@@ -100,6 +101,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(metrics, { ...(opts.metrics ? { metrics: opts.metrics } : {}), registries: opts.registries ?? [] })
   await fastify.register(auth, { mode: opts.auth ?? 'required', store: opts.apiKeys })
   await fastify.register(questdb, { pgUrl: opts.pgUrl })
+  await fastify.register(finiteQuery)
   let shuttingDown = false
   fastify.addHook('preClose', async () => { shuttingDown = true })
 

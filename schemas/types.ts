@@ -563,7 +563,7 @@ export interface TrackQuery {
 }
 
 /**
- * A downsampled track: at most max_points buckets of `bucket` width (QuestDB SAMPLE BY), aligned to `from`.
+ * A downsampled track: at most max_points buckets of `bucket` width (QuestDB SAMPLE BY), aligned to `from`. Each point is the last reading of its bucket (its time, position, heading and fuel level, all of that one reading) with the mean speed and the highest engine temperature of the bucket's readings, which all lie at or before the point's time.
  */
 export interface Track {
   /**
@@ -584,7 +584,7 @@ export interface Track {
   bucket: string
   points: {
     /**
-     * Start of the bucket.
+     * Time of the last reading in the bucket: the reading whose lat, lon, heading_deg and fuel_pct these are (never the bucket's start, which may precede every reading).
      */
     ts: string
     /**
@@ -596,19 +596,19 @@ export interface Track {
      */
     lon: number | null
     /**
-     * Mean speed in the bucket.
+     * Mean speed of the bucket's readings (all at or before ts).
      */
     speed_kmh: number | null
     /**
-     * Last heading in the bucket.
+     * Heading of the last reading in the bucket.
      */
     heading_deg: number | null
     /**
-     * Last fuel level in the bucket.
+     * Fuel level of the last reading in the bucket.
      */
     fuel_pct: number | null
     /**
-     * Highest engine temperature in the bucket.
+     * Highest engine temperature of the bucket's readings (all at or before ts).
      */
     engine_temp_c: number | null
   }[]

@@ -320,6 +320,10 @@ export interface EventsQuery {
     | 'geofence_exit'
   limit?: number
   /**
+   * asc: oldest first; desc: newest first. Either way pages are keyset-paginated on (`ts`, `type`); a cursor only continues the order it was issued for.
+   */
+  order?: 'asc' | 'desc'
+  /**
    * next_cursor of the previous page, unchanged.
    */
   cursor?: string
@@ -484,6 +488,10 @@ export interface ReadingsQuery {
   to?: string
   limit?: number
   /**
+   * asc: oldest first; desc: newest first. Either way pages are keyset-paginated on `ts`; a cursor only continues the order it was issued for.
+   */
+  order?: 'asc' | 'desc'
+  /**
    * next_cursor of the previous page, unchanged.
    */
   cursor?: string
@@ -527,6 +535,10 @@ export interface RejectionsQuery {
   vehicle_id?: string
   reason?: RejectionReason
   limit?: number
+  /**
+   * asc: oldest first; desc: newest first. Either way pages are keyset-paginated on (`ts`, `vehicle_id`); a cursor only continues the order it was issued for.
+   */
+  order?: 'asc' | 'desc'
   /**
    * next_cursor of the previous page, unchanged.
    */

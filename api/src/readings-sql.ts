@@ -26,6 +26,9 @@ export function rowToPosition (row: Record<string, unknown>, vehicleId?: string)
 export const READINGS_PAGE_SQL = `SELECT cast(ts AS long) ts_us, ${COLUMNS}, cast(received_at AS long) received_us
 FROM readings WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts LIMIT $4`
 
+export const READINGS_PAGE_DESC_SQL = `SELECT cast(ts AS long) ts_us, ${COLUMNS}, cast(received_at AS long) received_us
+FROM readings WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts DESC LIMIT $4`
+
 export const LATEST_SQL = `SELECT cast(ts AS long) ts_us, vehicle_id, ${COLUMNS}, cast(received_at AS long) received_us
 FROM (SELECT * FROM readings LATEST ON ts PARTITION BY vehicle_id)`
 

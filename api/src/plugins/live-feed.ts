@@ -166,7 +166,8 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
   const heartbeat = setInterval(() => {
     for (const c of clients) {
       if (c.closed || c.ws.readyState !== c.ws.OPEN) continue
-      if (!c.alive) { c.terminate('dead_peer'); continue }
+      // behind: the ping waits behind unread data, and the stall rule decides
+      if (!c.alive) { if (!c.behind) c.unresponsive(); continue }
       c.alive = false
       c.ws.ping()
     }
@@ -221,9 +222,9 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
       })
     }
 
-  fastify.get(opts.path ?? '/api/v1/live', { websocket: true, ...(authHook ? { preValidation: authHook } : {}) }, (socket) => {
+  fastify.get(opts.path ?? '/api/v1/live', { websocket: true, ...(authHook ? { preValidation: authHook } : {}) }, (socket, req) => {
     if (shuttingDown) { socket.close(CLOSE_GOING_AWAY, 'server shutting down'); return }
-    const client = new LiveClient(socket, ctx)
+    const client = new LiveClient(socket, ctx, req.raw.socket)
     clients.add(client)
     metrics.clients.inc()
     socket.on('pong', () => { client.alive = true })

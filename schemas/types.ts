@@ -327,6 +327,10 @@ export interface EventsQuery {
     | 'geofence_exit'
   limit?: number
   /**
+   * asc: oldest first; desc: newest first. Either way pages are keyset-paginated on (`ts`, `type`); a cursor only continues the order it was issued for.
+   */
+  order?: 'asc' | 'desc'
+  /**
    * next_cursor of the previous page, unchanged.
    */
   cursor?: string
@@ -491,6 +495,10 @@ export interface ReadingsQuery {
   to?: string
   limit?: number
   /**
+   * asc: oldest first; desc: newest first. Either way pages are keyset-paginated on `ts`; a cursor only continues the order it was issued for.
+   */
+  order?: 'asc' | 'desc'
+  /**
    * next_cursor of the previous page, unchanged.
    */
   cursor?: string
@@ -535,6 +543,10 @@ export interface RejectionsQuery {
   reason?: RejectionReason
   limit?: number
   /**
+   * asc: oldest first; desc: newest first. Either way pages are keyset-paginated on (`ts`, `vehicle_id`); a cursor only continues the order it was issued for.
+   */
+  order?: 'asc' | 'desc'
+  /**
    * next_cursor of the previous page, unchanged.
    */
   cursor?: string
@@ -570,7 +582,7 @@ export interface TrackQuery {
 }
 
 /**
- * A downsampled track: at most max_points buckets of `bucket` width (QuestDB SAMPLE BY), aligned to `from`.
+ * A downsampled track: at most max_points buckets of `bucket` width (QuestDB SAMPLE BY), aligned to `from`. Each point is the last reading of its bucket (its time, position, heading and fuel level, all of that one reading) with the mean speed and the highest engine temperature of the bucket's readings, which all lie at or before the point's time.
  */
 export interface Track {
   /**
@@ -591,7 +603,7 @@ export interface Track {
   bucket: string
   points: {
     /**
-     * Start of the bucket.
+     * Time of the last reading in the bucket: the reading whose lat, lon, heading_deg and fuel_pct these are (never the bucket's start, which may precede every reading).
      */
     ts: string
     /**
@@ -603,19 +615,19 @@ export interface Track {
      */
     lon: number | null
     /**
-     * Mean speed in the bucket.
+     * Mean speed of the bucket's readings (all at or before ts).
      */
     speed_kmh: number | null
     /**
-     * Last heading in the bucket.
+     * Heading of the last reading in the bucket.
      */
     heading_deg: number | null
     /**
-     * Last fuel level in the bucket.
+     * Fuel level of the last reading in the bucket.
      */
     fuel_pct: number | null
     /**
-     * Highest engine temperature in the bucket.
+     * Highest engine temperature of the bucket's readings (all at or before ts).
      */
     engine_temp_c: number | null
   }[]

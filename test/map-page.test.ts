@@ -1,8 +1,9 @@
 // The map page in a real browser (headless Chromium) against the real stack
-// with the simulator driving 20 vehicles: it loads without console errors,
-// the vehicles appear and move, a viewport change narrows the live
-// subscription, and a playback draws a track and charts. Screenshots go to
-// web/test/artifacts/ (git-ignored).
+// in its default configuration (API keys required) with the simulator driving
+// 20 vehicles: a first visit asks for a key, the key typed into the prompt
+// opens the live feed, the vehicles appear and move, a viewport change
+// narrows the live subscription, and a playback draws a track and charts.
+// Screenshots go to web/test/artifacts/ (git-ignored).
 import t from 'tap'
 import { createServer, type Server } from 'node:http'
 import { mkdirSync } from 'node:fs'
@@ -13,6 +14,7 @@ import { startQuestDbForTest, startStack, issueTokens, pollUntil } from './helpe
 import { vehicleTopic } from '../schemas/topics.js'
 import { chromiumAvailable, launchChromium, recordConsole, hook, waitFor, waitForExpression, type ConsoleLog } from './browser.js'
 import { simulate, vehicleIds } from '../simulator/src/simulate.js'
+import { createApiKey } from '../api/src/api-keys.js'
 
 const ARTIFACTS = fileURLToPath(new URL('../web/test/artifacts/', import.meta.url))
 const VEHICLES = 20
@@ -49,7 +51,8 @@ t.test('the map page in headless Chromium', { skip: chromiumAvailable() || proce
   const tiles = await startTileServer()
   t.teardown(() => tiles.close())
   const db = await startQuestDbForTest(t)
-  const stack = await startStack(t, db, { MAP_TILE_URL: tiles.url, MAP_TILE_ATTRIBUTION: 'test tiles <b>&</b>' })
+  const stack = await startStack(t, db, { API_AUTH: 'required', MAP_TILE_URL: tiles.url, MAP_TILE_ATTRIBUTION: 'test tiles <b>&</b>' })
+  const readKey = createApiKey(stack.config.DATA_DIR, 'read').key
   const ids = vehicleIds(VEHICLES, PREFIX)
   const tokens = issueTokens(stack.config.DATA_DIR, ids)
   const stop = new AbortController()
@@ -59,7 +62,7 @@ t.test('the map page in headless Chromium', { skip: chromiumAvailable() || proce
   // history to play back: a few seconds of readings of the first vehicle, visible to queries
   const first = ids[0] as string
   await pollUntil(async () => {
-    const res = await fetch(`${stack.httpUrl}/api/v1/vehicles/${first}/readings?limit=10`)
+    const res = await fetch(`${stack.httpUrl}/api/v1/vehicles/${first}/readings?limit=10`, { headers: { authorization: `Bearer ${readKey}` } })
     return res.ok && ((await res.json()) as { readings: unknown[] }).readings.length >= 5
   }, 60000, 'readings of the first vehicle')
 
@@ -87,13 +90,31 @@ t.test('the map page in headless Chromium', { skip: chromiumAvailable() || proce
   t.teardown(close)
   const logs = recordConsole(page)
 
-  await t.test('loads; tiles that fail give way to the graticule', async t => {
+  const tileFailure = (l: ConsoleLog): boolean => l.text.startsWith('Failed to load resource') && l.url.startsWith(tiles.url.split('/{z}')[0] as string)
+  // what the browser itself logs for the api requests refused before a key was typed
+  const refusedForWantOfKey = (l: ConsoleLog): boolean =>
+    l.text.startsWith('Failed to load resource: the server responded with a status of 401') && l.url.startsWith(stack.httpUrl + '/api/v1/')
+  let beforeKey = 0
+
+  await t.test('a first visit asks for an API key at once; the key typed into the prompt opens the live feed', async t => {
     const res = await page.goto(stack.httpUrl + '/')
     t.equal(res?.status(), 200, 'GET / serves the page')
     await waitFor(page, '$.ready')
+    await waitFor(page, '$.keyPrompt', 10000)
+    t.ok(await page.isVisible('#key-input'), 'the key prompt is shown without looking for the key button')
+    await page.screenshot({ path: ARTIFACTS + '0-key-prompt.png' })
+    beforeKey = logs.length
+    t.ok(logs.some(refusedForWantOfKey), 'the first api request was refused for want of a key')
+    t.same(logs.filter(l => !refusedForWantOfKey(l) && !tileFailure(l)), [], 'before the key, only the refused requests and failed tiles themselves are logged')
+    await page.fill('#key-input', readKey)
+    await page.check('#key-remember')
+    await page.click('#key-save')
+    t.notOk(await hook(page, 'keyPrompt'), 'the prompt closes')
+    await waitFor(page, "$.conn === 'live'", 15000)
+    t.pass('the live pill reads live')
     await waitFor(page, "$.baseMap === 'graticule'", 15000)
     t.pass('switched to the graticule after the tile server failed')
-    const unexpected = logs.filter(l => !(l.text.startsWith('Failed to load resource') && l.url.startsWith(tiles.url.split('/{z}')[0] as string)))
+    const unexpected = logs.slice(beforeKey).filter(l => !tileFailure(l))
     t.same(unexpected, [], 'no console errors or warnings besides the failed tile requests themselves')
   })
 
@@ -105,6 +126,8 @@ t.test('the map page in headless Chromium', { skip: chromiumAvailable() || proce
     const after = new Map((await hook<Pos[]>(page, 'positions')).map(p => [p.vehicle_id, p]))
     const moved = before.filter(p => after.get(p.vehicle_id)?.ts !== p.ts)
     t.ok(moved.length >= VEHICLES / 2, `positions updated live (${moved.length} of ${VEHICLES})`)
+    t.equal(await hook(page, 'conn'), 'live', 'the pill still reads live')
+    t.ok((await hook<{ connects: number }>(page, 'live')).connects >= 1, 'through the live feed (the minute-long /vehicles refresh cannot move them in 2.5 s)')
     const sub = await hook<{ vehicles: string, max_hz: number }>(page, 'lastSubscribe')
     t.equal(sub.vehicles, '*')
     t.equal(sub.max_hz, 1, 'subscribes with max_hz conflation')
@@ -117,12 +140,17 @@ t.test('the map page in headless Chromium', { skip: chromiumAvailable() || proce
     const client = await mqtt.connectAsync(stack.mqttUrl, { clientId: id, username: id, password: token, protocolVersion: 4 })
     t.teardown(() => client.endAsync(true))
     const ts = new Date().toISOString()
-    await client.publishAsync(vehicleTopic(id, 'telemetry'), JSON.stringify({ ts, lat: -26.1, lon: 28.0, speed_kmh: 0, heading_deg: 90 }), { qos: 1 })
+    // in the middle of the current view, so the screenshot shows it
+    const [w, s, e, n] = (await hook<{ bbox: BBox }>(page, 'view')).bbox
+    const at = { lat: Math.round((s + n) / 2 * 1e5) / 1e5, lon: Math.round((w + e) / 2 * 1e5) / 1e5 }
+    await client.publishAsync(vehicleTopic(id, 'telemetry'), JSON.stringify({ ts, ...at, speed_kmh: 0, heading_deg: 90 }), { qos: 1 })
     await waitFor(page, `$.positions.some(p => p.vehicle_id === '${id}')`)
     t.equal(await page.textContent('#n-alerting'), '0', 'no alert before the event')
-    await client.publishAsync(vehicleTopic(id, 'events'), JSON.stringify({ ts, type: 'panic', lat: -26.1, lon: 28.0 }), { qos: 1 })
+    await client.publishAsync(vehicleTopic(id, 'events'), JSON.stringify({ ts, type: 'panic', ...at }), { qos: 1 })
     await waitForExpression(page, 'document.getElementById("n-alerting").textContent === "1"', 10000)
     t.pass('the alerting count shows it')
+    t.equal(await hook(page, `stateOf('${id}')`), 'alerting', 'the vehicle is drawn red (alerting)')
+    await page.screenshot({ path: ARTIFACTS + '1b-alert.png' })
   })
 
   await t.test('a viewport change narrows the subscription', async t => {
@@ -179,19 +207,32 @@ t.test('the map page in headless Chromium', { skip: chromiumAvailable() || proce
     await page.screenshot({ path: ARTIFACTS + '3-playback.png' })
   })
 
-  await t.test('rejections view', async t => {
+  await t.test('rejections view: the newest 100, newest first', async t => {
+    // 101 malformed payloads: the view of 100 must show the last one first and leave out the first
+    const id = 'map-rejected'
+    const token = issueTokens(stack.config.DATA_DIR, [id]).get(id)
+    const client = await mqtt.connectAsync(stack.mqttUrl, { clientId: id, username: id, password: token, protocolVersion: 4 })
+    t.teardown(() => client.endAsync(true))
+    for (let i = 0; i <= 100; i++) await client.publishAsync(vehicleTopic(id, 'telemetry'), `{"bad": ${i}`, { qos: 1 })
+    await pollUntil(async () => {
+      const res = await fetch(`${stack.httpUrl}/api/v1/rejections?vehicle_id=${id}&order=desc&limit=1`, { headers: { authorization: `Bearer ${readKey}` } })
+      return res.ok && ((await res.json()) as { rejections: Array<{ payload: string }> }).rejections[0]?.payload === '{"bad": 100'
+    }, 30000, 'the last rejection queryable')
     await page.click('#tabs button[data-tab=rejections]')
     await waitForExpression(page, 'document.getElementById("rej-note").textContent !== ""', 10000)
     const note = await page.textContent('#rej-note') ?? ''
-    // until the api has GET /rejections the view says so; afterwards it lists them
-    t.match(note, /not available on this server|latest|No rejected payloads/, `says: ${note}`)
+    t.match(note, /^100 latest, newest first$/, `says: ${note}`)
+    const payloads = await page.locator('#rej-list .rej pre').allTextContents()
+    t.equal(payloads.length, 100)
+    t.equal(payloads[0], '{"bad": 100', 'the newest first')
+    t.equal(payloads[99], '{"bad": 1', 'down to the 100th newest')
     await page.screenshot({ path: ARTIFACTS + '4-rejections.png' })
   })
 
   await t.test('with a working tile server: tiles and no console errors at all', async t => {
     tiles.failing = false
     const page2 = await context.newPage()
-    // same profile: this page restores the view the first one left in localStorage
+    // same profile: this page restores the view and the remembered key the first one left in localStorage
     const logs2: ConsoleLog[] = recordConsole(page2)
     await page2.goto(stack.httpUrl + '/')
     await waitFor(page2, '$.ready')
@@ -200,10 +241,12 @@ t.test('the map page in headless Chromium', { skip: chromiumAvailable() || proce
     t.ok(tiles.served > 0, `tiles served (${tiles.served})`)
     t.match(await page2.textContent('.leaflet-control-attribution') ?? '', 'test tiles <b>&</b>', 'attribution shown as text')
     t.same(logs2, [], 'no console errors or warnings')
+    t.notOk(await hook(page2, 'keyPrompt'), 'a remembered key is not asked for again')
+    await waitFor(page2, "$.conn === 'live'", 15000)
     await page2.close()
   })
 
-  t.same(logs.filter(l => !l.text.startsWith('Failed to load resource')), [], 'no console errors during the whole session')
+  t.same(logs.slice(beforeKey).filter(l => !l.text.startsWith('Failed to load resource')), [], 'no console errors during the whole session once the key was typed')
   stop.abort()
   await sim
 })

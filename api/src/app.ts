@@ -6,14 +6,15 @@ import rateLimit from '@fastify/rate-limit'
 import type { Registry } from 'prom-client'
 import type { LiveSource } from '../../schemas/live.js'
 import type { Pipeline } from '../../gateway/src/ingest/pipeline.js'
-import type { ApiKeyStore } from './api-keys.js'
+import { allows, type ApiKeyStore } from './api-keys.js'
 import { ref } from './api-schemas.js'
 import questdb from './plugins/questdb.js'
 import errors, { ApiError } from './plugins/errors.js'
 import openapi from './plugins/openapi.js'
 import auth from './plugins/auth.js'
+import finiteQuery from './plugins/finite-query.js'
 import metrics, { type ApiMetrics } from './plugins/metrics.js'
-import liveFeed, { type LiveFeedOptions } from './plugins/live-feed.js'
+import liveFeed, { type LiveFeedOptions, type TokenCheck } from './plugins/live-feed.js'
 import vehicles from './routes/vehicles.js'
 import readings from './routes/readings.js'
 import track from './routes/track.js'
@@ -100,6 +101,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(metrics, { ...(opts.metrics ? { metrics: opts.metrics } : {}), registries: opts.registries ?? [] })
   await fastify.register(auth, { mode: opts.auth ?? 'required', store: opts.apiKeys })
   await fastify.register(questdb, { pgUrl: opts.pgUrl })
+  await fastify.register(finiteQuery)
   let shuttingDown = false
   fastify.addHook('preClose', async () => { shuttingDown = true })
 
@@ -114,7 +116,15 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   })
 
   // at this level, not under the prefix: fastify.liveMetrics is for /metrics
-  const apiKeyCheck = opts.auth === 'off' ? {} : { verifyToken: (token: string) => fastify.verifyApiKey(token) !== null }
+  // the feed shows every vehicle's positions: the same read role as GET /positions
+  const apiKeyCheck = opts.auth === 'off'
+    ? {}
+    : {
+        verifyToken: (token: string): TokenCheck => {
+          const key = fastify.verifyApiKey(token)
+          return key === null ? false : allows(key.role, 'read') ? true : 'forbidden'
+        }
+      }
   await fastify.register(liveFeed, { ...apiKeyCheck, ...opts.liveFeed, source: opts.live })
   fastify.metrics.include(fastify.liveMetrics.registry)
   const wss = (fastify as unknown as { websocketServer?: { clients: Set<unknown> } }).websocketServer

@@ -26,6 +26,9 @@ export function rowToPosition (row: Record<string, unknown>, vehicleId?: string)
 export const READINGS_PAGE_SQL = `SELECT cast(ts AS long) ts_us, ${COLUMNS}, cast(received_at AS long) received_us
 FROM readings WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts LIMIT $4`
 
+export const READINGS_PAGE_DESC_SQL = `SELECT cast(ts AS long) ts_us, ${COLUMNS}, cast(received_at AS long) received_us
+FROM readings WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts DESC LIMIT $4`
+
 export const LATEST_SQL = `SELECT cast(ts AS long) ts_us, vehicle_id, ${COLUMNS}, cast(received_at AS long) received_us
 FROM (SELECT * FROM readings LATEST ON ts PARTITION BY vehicle_id)`
 
@@ -53,12 +56,15 @@ export type BucketUnit = keyof typeof BUCKET_UNITS
  * The downsampled track. SAMPLE BY takes no bind parameter, so the bucket goes
  * into the SQL text: only as a checked positive integer and one of four unit
  * letters; every value stays a bind parameter. Buckets are aligned to `from`
- * ($2), so a range holds at most ceil(range / bucket) of them.
+ * ($2), so a range holds at most ceil(range / bucket) of them. A point is
+ * the bucket's last reading (last() of ts and of its values, the same row,
+ * not the bucket's start) with the mean speed and the highest engine
+ * temperature of the bucket's readings up to it.
  */
 export function trackSql (n: number, unit: BucketUnit): string {
   if (!Number.isSafeInteger(n) || n < 1 || n > 1e9 || !Object.hasOwn(BUCKET_UNITS, unit)) throw new RangeError(`bad bucket ${n}${unit}`)
-  return `SELECT cast(ts AS long) ts_us, lat, lon, speed_kmh, heading_deg, fuel_pct, engine_temp_c FROM (
-SELECT ts, last(lat) lat, last(lon) lon, avg(speed_kmh) speed_kmh, last(heading_deg) heading_deg, last(fuel_pct) fuel_pct, max(engine_temp_c) engine_temp_c
+  return `SELECT cast(at AS long) ts_us, lat, lon, speed_kmh, heading_deg, fuel_pct, engine_temp_c FROM (
+SELECT ts, last(ts) at, last(lat) lat, last(lon) lon, avg(speed_kmh) speed_kmh, last(heading_deg) heading_deg, last(fuel_pct) fuel_pct, max(engine_temp_c) engine_temp_c
 FROM readings WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3
 SAMPLE BY ${n}${unit} FROM $2 TO $3) ORDER BY ts_us`
 }

@@ -1,12 +1,14 @@
 // Slow and dead clients on real parts: a WebSocket client that stops reading
 // must cost the api a bounded amount while 40,000 readings flow to a healthy
-// client beside it, be conflated, then be closed with a reason; a peer that
-// stops answering pings is dropped.
+// client beside it, be conflated, then be closed with a reason; one stall
+// rule decides, not a race with the heartbeat, and the close frame reaches a
+// client that reads again; a peer that stops answering pings is dropped.
 import t from 'tap'
 import type { Socket } from 'node:net'
 import { startQuestDbForTest, startStack, pollUntil, type Stack } from '../../test/helper.js'
 import { createLiveMetrics, metricValue } from '../src/live/live-metrics.js'
 import { openLive, subscribe, connectFleet, startApi, reading, wsUrl, type LiveConn } from './live-helper.js'
+import type { Position } from '../../schemas/live.js'
 
 let stack: Stack
 
@@ -93,4 +95,41 @@ t.test('a peer that stops answering pings is dropped', async t => {
   await pollUntil(async () => await metricValue(metrics.clients) === 1, 5000, 'one client left')
   await alive.barrier()
   t.pass('the peer that answers pings stays')
+  // a peer that was only paused learns why when it reads again
+  socketOf(dead).resume()
+  const closed = await dead.closed
+  t.equal(closed.code, 4008, 'close code 4008, not 1006')
+  t.match(closed.reason, /^client too slow: no answer to a ping for 200 ms$/)
+})
+
+const positionsOf = (n: number, from: number, vehicles: number): Position[] =>
+  Array.from({ length: n }, (_, i) => ({ vehicle_id: `stall-${(from + i) % vehicles}`, ...reading(from + i, -26 + i / 1e6, 28, Date.now() - 60000) }) as unknown as Position)
+
+t.test('a client that stops reading under a heavy flow: the stall rule closes it (4008), not the heartbeat, and the close frame reaches it when it reads again', async t => {
+  const metrics = createLiveMetrics()
+  // the heartbeat far shorter than the stall timeout: the race the issue saw with 30 s each
+  const limits = { heartbeatMs: 200, stallTimeoutMs: 2000, closeGraceMs: 300 }
+  const api = await startApi(t, stack, { liveFeed: { metrics, limits } })
+  const stalled = await openLive(t, wsUrl(api.url))
+  await subscribe(stalled, { vehicles: '*' })
+  socketOf(stalled).pause()
+  // positions straight onto the live bus, far more than the kernel's socket buffers hold, until the feed gives up on it
+  let seq = 0
+  const slow = async (): Promise<number> => await metricValue(metrics.clientsClosed, { reason: 'slow' })
+  const dead = async (): Promise<number> => await metricValue(metrics.clientsClosed, { reason: 'dead_peer' })
+  const deadline = Date.now() + 30000
+  while (await slow() === 0 && await dead() === 0 && Date.now() < deadline) {
+    stack.gw.gateway.live.publish({ kind: 'telemetry', vehicleId: 'stall-0', items: positionsOf(2000, seq, 500) })
+    seq += 2000
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  t.equal(await dead(), 0, 'not dropped by the heartbeat: its pings wait behind the unread data')
+  t.equal(await slow(), 1, `closed as too slow after ${seq} positions`)
+  // the client stays paused past the grace a reading peer gets for the close handshake
+  await new Promise(resolve => setTimeout(resolve, limits.closeGraceMs * 3))
+  socketOf(stalled).resume()
+  const closed = await stalled.closed
+  t.equal(closed.code, 4008, 'close code 4008 reaches it, not 1006')
+  t.match(closed.reason, /^client too slow: send buffer not drained for 2000 ms$/)
+  t.ok(stalled.messages.some(m => m.type === 'notice' && m.code === 'conflating'), 'and the conflating notice before it')
 })

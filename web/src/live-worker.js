@@ -3,8 +3,8 @@
 // garbage) on the main thread shows as long tasks. The worker parses, keeps
 // the latest full position per vehicle, and hands the page columns of numbers
 // (one transferable Float64Array per batch).
-// The key, when there is one, goes as the subprotocol `bearer.<key>`, never
-// in the URL, which servers and proxies log.
+// The key, when there is one, goes as the subprotocol `bearer.<key>` beside
+// `fleetgate.v1`, never in the URL, which servers and proxies log.
 import { mercator, STRIDE } from './position-columns.js'
 
 let ws = null
@@ -12,6 +12,7 @@ let url = ''
 let key = ''
 let sub = null
 let backoffMs = 1000
+let retry = 0
 let watched = null
 const latest = new Map()
 const stats = { messages: 0, bytes: 0, positions: 0, subscribes: 0, connects: 0, parseMsMax: 0, handleMsMax: 0 }
@@ -69,8 +70,9 @@ function batch (kind, positions) {
 }
 
 function connect () {
-  // offering a subprotocol the server does not pick fails the handshake, so offer one only with a key
-  const socket = key ? new WebSocket(url, [`bearer.${key}`]) : new WebSocket(url)
+  // the server selects fleetgate.v1 and never echoes the key; a browser fails
+  // a handshake whose offered subprotocols got no answer [RFC 6455 4.1]
+  const socket = key ? new WebSocket(url, ['fleetgate.v1', `bearer.${key}`]) : new WebSocket(url)
   ws = socket
   post({ type: 'state', state: 'connecting' })
   socket.onopen = () => {
@@ -102,7 +104,7 @@ function connect () {
     if (ws !== socket) return
     ws = null
     post({ type: 'state', state: e.code === 1008 || e.code === 4401 ? 'unauthorized' : 'reconnecting' })
-    setTimeout(connect, backoffMs)
+    retry = setTimeout(connect, backoffMs)
     backoffMs = Math.min(backoffMs * 2, 30000)
   }
   // an error is always followed by close, which reconnects; nothing to log
@@ -114,6 +116,9 @@ self.onmessage = (e) => {
   if (m.type === 'connect') {
     url = m.url
     key = m.key
+    // one socket at a time: a retry still pending would open a second one
+    clearTimeout(retry)
+    backoffMs = 1000
     if (ws) { const old = ws; ws = null; old.close() }
     connect()
   } else if (m.type === 'subscribe') {

@@ -4,7 +4,7 @@
 import * as L from '/vendor/leaflet/leaflet-src.esm.js'
 import { api, getKey, setKey, onUnauthorized } from './api.js'
 import { LiveFeed, viewportBBox } from './live.js'
-import { FleetLayer } from './fleet-layer.js'
+import { FleetLayer, stateOf } from './fleet-layer.js'
 import { Graticule } from './graticule.js'
 import { VehicleView } from './vehicle-view.js'
 import { StatsPanel, RejectionsView } from './side-panel.js'
@@ -53,6 +53,21 @@ async function main () {
   } else {
     useGraticule()
   }
+
+  // API key: asked for as soon as the api refuses one, so listening starts
+  // before the first request (the stats panel makes one as it is built);
+  // kept in sessionStorage, or localStorage on request
+  const dialog = $('key-dialog')
+  const keySaved = new Set()
+  function askKey () { if (!dialog.open) dialog.showModal() }
+  onUnauthorized(askKey)
+  $('key-button').addEventListener('click', askKey)
+  dialog.addEventListener('close', () => {
+    if (dialog.returnValue !== 'save') return
+    setKey($('key-input').value.trim(), $('key-remember').checked)
+    $('key-input').value = ''
+    for (const fn of keySaved) fn()
+  })
 
   const fleet = new FleetLayer(map, { onSelect: (id) => selectVehicle(id, false) })
   const view = new VehicleView(map, fleet, endpoints)
@@ -156,24 +171,20 @@ async function main () {
   }
   for (const b of /** @type {NodeListOf<HTMLButtonElement>} */ (document.querySelectorAll('#tabs button'))) b.addEventListener('click', () => showTab(b.dataset.tab))
 
-  // API key: asked for when the api refuses; kept in sessionStorage, or localStorage on request
-  const dialog = $('key-dialog')
-  function askKey () { if (!dialog.open) dialog.showModal() }
-  onUnauthorized(askKey)
-  $('key-button').addEventListener('click', askKey)
-  dialog.addEventListener('close', () => {
-    if (dialog.returnValue !== 'save') return
-    setKey($('key-input').value.trim(), $('key-remember').checked)
-    $('key-input').value = ''
+  keySaved.add(() => {
     live.reconnect()
     void seed()
     void stats.refresh()
+    rejections.refreshIfShown()
   })
 
   // a read-only view for tests and benchmarks; no handle that changes anything
   Object.defineProperty(window, '__fleetgate', {
     value: Object.freeze({
       get ready () { return true },
+      get conn () { return connEl.textContent },
+      get keyPrompt () { return dialog.open },
+      stateOf (id) { const v = fleet.vehicles.get(id); return v ? stateOf(v, Date.now()) : null },
       get baseMap () { return state.baseMap },
       get markerCount () { return fleet.drawn.vehicles },
       get drawn () { return { ...fleet.drawn } },

@@ -93,6 +93,7 @@ export class RejectionsView {
   constructor (endpoints = {}) {
     this.endpoints = endpoints
     this.timer = 0
+    this.visible = false
     $('rej-form').addEventListener('submit', (e) => { e.preventDefault(); void this.refresh() })
   }
 
@@ -100,9 +101,14 @@ export class RejectionsView {
   show (visible) {
     clearInterval(this.timer)
     this.timer = 0
+    this.visible = visible
     if (!visible) return
     void this.refresh()
     this.timer = setInterval(() => { void this.refresh() }, 30000)
+  }
+
+  refreshIfShown () {
+    if (this.visible) void this.refresh()
   }
 
   async refresh () {
@@ -115,14 +121,14 @@ export class RejectionsView {
     }
     let body
     try {
-      body = await api(`/api/v1/rejections?${qs({ vehicle_id: vehicle, limit: 100 })}`)
+      body = await api(`/api/v1/rejections?${qs({ vehicle_id: vehicle, limit: 100, order: 'desc' })}`)
     } catch (err) {
       note.textContent = err.routeMissing ? 'The rejections endpoint is not available on this server.' : `could not load the rejections: ${err.message}`
       list.replaceChildren()
       return
     }
     const rows = body.rejections ?? []
-    note.textContent = rows.length === 0 ? 'No rejected payloads' + (vehicle ? ` for ${vehicle}.` : '.') : `${rows.length} latest${vehicle ? ` for ${vehicle}` : ''}`
+    note.textContent = rows.length === 0 ? 'No rejected payloads' + (vehicle ? ` for ${vehicle}.` : '.') : `${rows.length} latest${vehicle ? ` for ${vehicle}` : ''}, newest first`
     list.replaceChildren(...rows.map(r => {
       const item = el('div', 'rej')
       const meta = el('div', 'meta')

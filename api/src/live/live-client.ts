@@ -2,6 +2,7 @@
 // the rules that keep that bounded. Nothing here awaits the socket: the live
 // bus hands positions in synchronously, the feed flushes them later, and a
 // client whose socket does not drain is conflated and then closed.
+import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import type { LiveEvent, Position } from '../../../schemas/live.js'
 import type { Subscription } from './subscription.js'
@@ -14,13 +15,13 @@ export interface LiveLimits {
   maxQueue: number
   /** Events queued while the client is behind before it is closed. */
   maxEvents: number
-  /** A client behind (buffer above softBufferBytes) for this long is closed as too slow. */
+  /** A client whose send buffer does not drain (empty) for this long is closed as too slow. */
   stallTimeoutMs: number
   /** Tick rate of a client without max_hz once it has been switched to conflation. */
   fallbackHz: number
-  /** Ping interval; a peer that did not answer the previous ping is terminated. */
+  /** Ping interval; a peer with an empty send buffer that did not answer the previous ping is closed. */
   heartbeatMs: number
-  /** After a close frame, how long before the socket is destroyed anyway. */
+  /** After a close frame to a peer that reads, how long before the socket is destroyed anyway. */
   closeGraceMs: number
   /**
    * Clients woken this long ago are flushed at once, even in the middle of a
@@ -44,6 +45,8 @@ const CHUNK_BYTES = 64 * 1024
 
 // Close codes in the private range [RFC 6455 7.4.2].
 export const CLOSE_TOO_SLOW = 4008
+/** Reason prefix of every 4008 close. */
+export const TOO_SLOW_REASON = 'client too slow: '
 export const CLOSE_GOING_AWAY = 1001
 
 export interface FeedContext {
@@ -69,10 +72,13 @@ export class LiveClient {
   private nextTickAt = 0
   private behindSince = 0
   private conflatedUncounted = 0
+  /** Set by closeUnread: the time by which the socket is destroyed even if its close frame is still queued. */
+  private releaseBy = 0
   alive = true
   closed = false
 
-  constructor (readonly ws: WebSocket, private readonly ctx: FeedContext) {}
+  /** @param socket the connection under ws: where a close frame waits behind unread data */
+  constructor (readonly ws: WebSocket, private readonly ctx: FeedContext, private readonly socket: Socket) {}
 
   subscribe (sub: Subscription): void {
     this.sub = sub
@@ -127,17 +133,29 @@ export class LiveClient {
     this.sendRaw('notice', JSON.stringify({ type: 'notice', code: 'conflating', detail: `client fell behind (${why}): from now on the latest position per vehicle, ${this.ctx.limits.fallbackHz} times a second` }))
   }
 
+  /**
+   * Whether the peer is reading: data waiting in the api's send buffer means
+   * the kernel's is full. While it is behind, a ping waits behind that data
+   * too, so a missing pong says nothing and the stall rule alone decides.
+   */
+  get behind (): boolean {
+    return this.ws.bufferedAmount > 0
+  }
+
   /** Sends what is due; called on wake (next event-loop turn) and on every feed tick. */
   flush (now: number): void {
+    if (this.releaseBy > 0) { this.releaseIfSent(now); return }
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return
+    // the one stall timer: it runs from the moment the buffer stops draining,
+    // not from when it passes the soft bound (the kernel's buffers come first)
+    if (!this.behind) this.behindSince = 0
+    else if (this.behindSince === 0) this.behindSince = now
+    else if (now - this.behindSince > this.ctx.limits.stallTimeoutMs) { this.closeSlow(`send buffer not drained for ${this.ctx.limits.stallTimeoutMs} ms`); return }
     if (this.ws.bufferedAmount > this.ctx.limits.softBufferBytes) {
-      if (this.behindSince === 0) this.behindSince = now
-      if (now - this.behindSince > this.ctx.limits.stallTimeoutMs) { this.closeSlow(`send buffer not drained for ${this.ctx.limits.stallTimeoutMs} ms`); return }
       if (this.queue.length > 0) this.startConflating('send buffer over bound')
       this.countConflated()
       return
     }
-    this.behindSince = 0
     const sub = this.sub
     if (sub === null) return
     if (this.needsSnapshot) {
@@ -174,26 +192,52 @@ export class LiveClient {
   }
 
   close (code: number, reason: string, metricReason: string): void {
-    if (this.closed) return
+    if (!this.startClose(code, reason, metricReason)) return
+    // a peer that does not read will never answer the close frame [RFC 6455 7.1.1]
+    setTimeout(() => this.ws.terminate(), this.ctx.limits.closeGraceMs).unref()
+  }
+
+  /** Called by the heartbeat for a peer that did not answer the previous ping. */
+  unresponsive (): void {
+    this.closeUnread(`no answer to a ping for ${this.ctx.limits.heartbeatMs} ms`, 'dead_peer')
+  }
+
+  private closeSlow (why: string): void {
+    this.closeUnread(why, 'slow')
+  }
+
+  /**
+   * Closes a peer that is not reading so that the close frame still reaches
+   * it: nothing more is queued behind the frame (positions and events waiting
+   * in the api are dropped), and the socket is let go only once the frame has
+   * left for the kernel, which delivers it after what it already holds to a
+   * peer that reads again. Destroying it earlier, as after a close handshake
+   * that cannot happen, would discard the frame with the unsent data.
+   */
+  private closeUnread (why: string, metricReason: string): void {
+    if (!this.startClose(CLOSE_TOO_SLOW, TOO_SLOW_REASON + why, metricReason)) return
+    this.releaseBy = Date.now() + this.ctx.limits.stallTimeoutMs
+    this.releaseIfSent(Date.now())
+  }
+
+  /** Lets go of a socket closed by closeUnread once its close frame is in the kernel (checked on every feed tick). */
+  private releaseIfSent (now: number): void {
+    // a peer that never reads again: the frame is lost with the socket, after a bounded wait
+    if (this.socket.writableLength === 0 || now > this.releaseBy) {
+      this.releaseBy = 0
+      this.ws.terminate()
+    }
+  }
+
+  private startClose (code: number, reason: string, metricReason: string): boolean {
+    if (this.closed) return false
     this.closed = true
     this.queue = []
     this.pending.clear()
     this.events = []
     this.ctx.metrics.clientsClosed.inc({ reason: metricReason })
     this.ws.close(code, reason)
-    // a peer that does not read will never answer the close frame [RFC 6455 7.1.1]
-    setTimeout(() => this.ws.terminate(), this.ctx.limits.closeGraceMs).unref()
-  }
-
-  terminate (metricReason: string): void {
-    if (this.closed) return
-    this.closed = true
-    this.ctx.metrics.clientsClosed.inc({ reason: metricReason })
-    this.ws.terminate()
-  }
-
-  private closeSlow (why: string): void {
-    this.close(CLOSE_TOO_SLOW, `client too slow: ${why}`, 'slow')
+    return true
   }
 
   private countConflated (): void {

@@ -27,14 +27,20 @@ const TICK_MS = 20
 
 export interface LiveFeedOptions {
   source: LiveSource
-  /** When given, a client must present an API key (header, subprotocol or ?token=). */
-  verifyToken?: (token: string) => boolean | Promise<boolean>
+  /**
+   * When given, a client must present an API key (header, subprotocol or
+   * ?token=): true lets it in, false refuses it with 401 (unknown key),
+   * 'forbidden' with 403 (a known key without the role the feed needs).
+   */
+  verifyToken?: (token: string) => TokenCheck | Promise<TokenCheck>
   limits?: Partial<LiveLimits>
   /** Where the feed counts (default: a registry of its own); `fastify.liveMetrics` either way. */
   metrics?: LiveMetrics
   /** Route of the feed (default `/api/v1/live`). */
   path?: string
 }
+
+export type TokenCheck = boolean | 'forbidden'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -160,7 +166,8 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
   const heartbeat = setInterval(() => {
     for (const c of clients) {
       if (c.closed || c.ws.readyState !== c.ws.OPEN) continue
-      if (!c.alive) { c.terminate('dead_peer'); continue }
+      // behind: the ping waits behind unread data, and the stall rule decides
+      if (!c.alive) { if (!c.behind) c.unresponsive(); continue }
       c.alive = false
       c.ws.ping()
     }
@@ -193,19 +200,31 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
     ? undefined
     : async (req: FastifyRequest, reply: import('fastify').FastifyReply) => {
       const token = tokenOf(req)
-      if (token !== undefined && await verify(token)) return
+      const check = token === undefined ? false : await verify(token)
+      if (check === true) return
       metrics.authFailures.inc()
+      if (check === 'forbidden') {
+        await reply.code(403).type('application/problem+json').send({
+          type: 'about:blank',
+          title: 'Forbidden',
+          status: 403,
+          code: 'API_ERR_FORBIDDEN',
+          detail: 'the live feed needs the read role; this key does not have it'
+        })
+        return
+      }
       await reply.code(401).header('www-authenticate', 'Bearer').type('application/problem+json').send({
         type: 'about:blank',
         title: 'Unauthorized',
         status: 401,
-        detail: token === undefined ? 'an API key is required: Authorization: Bearer <key>, subprotocol bearer.<key>, or ?token=<key>' : 'API key not accepted'
+        code: 'API_ERR_UNAUTHORIZED',
+        detail: token === undefined ? 'an API key is required: Authorization: Bearer <key>, subprotocol list fleetgate.v1, bearer.<key>, or ?token=<key>' : 'API key not accepted'
       })
     }
 
-  fastify.get(opts.path ?? '/api/v1/live', { websocket: true, ...(authHook ? { preValidation: authHook } : {}) }, (socket) => {
+  fastify.get(opts.path ?? '/api/v1/live', { websocket: true, ...(authHook ? { preValidation: authHook } : {}) }, (socket, req) => {
     if (shuttingDown) { socket.close(CLOSE_GOING_AWAY, 'server shutting down'); return }
-    const client = new LiveClient(socket, ctx)
+    const client = new LiveClient(socket, ctx, req.raw.socket)
     clients.add(client)
     metrics.clients.inc()
     socket.on('pong', () => { client.alive = true })

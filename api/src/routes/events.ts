@@ -1,23 +1,23 @@
-// GET /vehicles/:id/events: a vehicle's events, oldest first, optionally of one
-// type, keyset-paginated on (ts, type): the DEDUP key allows one event of each
-// type per instant.
+// GET /vehicles/:id/events: a vehicle's events, oldest or newest first
+// (order), optionally of one type, keyset-paginated on (ts, type) in either
+// order: the DEDUP key allows one event of each type per instant.
 import type { FastifyPluginAsync } from 'fastify'
 import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
 import type { EventList, EventsQuery, StoredEvent } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
-import { afterCursor, encodeCursor } from '../cursor.js'
+import { afterCursor, encodeCursor, orderBy } from '../cursor.js'
 import { parseRange } from '../time-range.js'
 import { errorResponses, idParams } from './route-schemas.js'
 
 export const MAX_EVENT_RANGE_DAYS = 31
 
-type Query = EventsQuery & { limit: number }
+type Query = EventsQuery & Required<Pick<EventsQuery, 'limit' | 'order'>>
 
 const events: FastifyPluginAsync = async (fastify) => {
   fastify.get<{ Params: { id: string }, Querystring: Query }>('/vehicles/:id/events', {
     config: { role: 'read' },
     schema: {
-      summary: 'Events of a vehicle, oldest first',
+      summary: 'Events of a vehicle, oldest or newest first',
       tags: ['events'],
       security: [{ apiKey: [] }],
       params: idParams,
@@ -32,9 +32,9 @@ const events: FastifyPluginAsync = async (fastify) => {
     // fixed fragments only; every value is a bind parameter
     let where = 'vehicle_id = $1 AND ts >= $2 AND ts < $3'
     if (q.type) { params.push(q.type); where += ` AND type = $${params.length}` }
-    if (q.cursor) where += ` AND ${afterCursor(q.cursor, 'type', params)}`
+    if (q.cursor) where += ` AND ${afterCursor(q.cursor, 'type', params, q.order)}`
     params.push(q.limit)
-    const sql = `SELECT cast(ts AS long) ts_us, type, lat, lon, data, cast(received_at AS long) received_us FROM events WHERE ${where} ORDER BY ts, type LIMIT $${params.length}`
+    const sql = `SELECT cast(ts AS long) ts_us, type, lat, lon, data, cast(received_at AS long) received_us FROM events WHERE ${where} ORDER BY ${orderBy('type', q.order)} LIMIT $${params.length}`
     const { rows } = await fastify.questdb.query(sql, params)
     const list = rows.map(r => {
       const e: StoredEvent = { vehicle_id: id, ts: microsToIso(Number(r.ts_us)), type: r.type }
@@ -45,7 +45,7 @@ const events: FastifyPluginAsync = async (fastify) => {
       return e
     })
     const last = rows[rows.length - 1]
-    return { vehicle_id: id, events: list, next_cursor: rows.length === q.limit && last ? encodeCursor(Number(last.ts_us), String(last.type)) : null }
+    return { vehicle_id: id, events: list, next_cursor: rows.length === q.limit && last ? encodeCursor(Number(last.ts_us), String(last.type), q.order) : null }
   })
 }
 

@@ -1,5 +1,6 @@
-// GET /vehicles/:id/readings: raw history, keyset-paginated on ts (QuestDB has
-// no OFFSET; ts is unique per vehicle thanks to DEDUP UPSERT KEYS(ts, vehicle_id)).
+// GET /vehicles/:id/readings: raw history, oldest or newest first (order),
+// keyset-paginated on ts in either order (QuestDB has no OFFSET; ts is unique
+// per vehicle thanks to DEDUP UPSERT KEYS(ts, vehicle_id)).
 // POST /vehicles/:id/readings: HTTP ingestion and backfill through the same
 // to-rows and pipeline as MQTT, answered once the accepted rows are durable.
 import type { FastifyPluginAsync } from 'fastify'
@@ -7,16 +8,16 @@ import type { Pipeline } from '../../../gateway/src/ingest/pipeline.js'
 import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
 import type { IngestResult, ReadingsPage, ReadingsQuery } from '../../../schemas/types.js'
 import { apiSchema, ref } from '../api-schemas.js'
-import { decodeCursor, encodeCursor } from '../cursor.js'
+import { decodeCursorFor, encodeCursor } from '../cursor.js'
 import { ApiError } from '../plugins/errors.js'
-import { READINGS_PAGE_SQL, rowToPosition } from '../readings-sql.js'
+import { READINGS_PAGE_DESC_SQL, READINGS_PAGE_SQL, rowToPosition } from '../readings-sql.js'
 import { parseRange } from '../time-range.js'
 import { errorResponses, idParams } from './route-schemas.js'
 
 export const MAX_RANGE_DAYS = 31
 export const MAX_LIMIT = (apiSchema('readings-query').properties as { limit: { maximum: number } }).limit.maximum
 
-type Query = ReadingsQuery & { limit: number }
+type Query = ReadingsQuery & Required<Pick<ReadingsQuery, 'limit' | 'order'>>
 
 export interface ReadingsOptions {
   pipeline: Pipeline
@@ -30,7 +31,7 @@ const readings: FastifyPluginAsync<ReadingsOptions> = async (fastify, opts) => {
   fastify.get<{ Params: { id: string }, Querystring: Query }>('/vehicles/:id/readings', {
     config: { role: 'read' },
     schema: {
-      summary: 'Raw readings of a vehicle, oldest first, keyset-paginated',
+      summary: 'Raw readings of a vehicle, oldest or newest first, keyset-paginated',
       tags: ['readings'],
       security: [{ apiKey: [] }],
       params: idParams,
@@ -40,16 +41,21 @@ const readings: FastifyPluginAsync<ReadingsOptions> = async (fastify, opts) => {
   }, async (request): Promise<ReadingsPage> => {
     const { id } = request.params
     const q = request.query
-    const range = parseRange(q, MAX_RANGE_DAYS)
-    let fromUs = range.fromUs
-    if (q.cursor) fromUs = Math.max(fromUs, decodeCursor(q.cursor).tsUs + 1)
-    if (fromUs >= range.toUs) return { vehicle_id: id, readings: [], next_cursor: null }
-    const { rows } = await fastify.questdb.query(READINGS_PAGE_SQL, [id, microsToIso(fromUs), microsToIso(range.toUs), q.limit])
+    let { fromUs, toUs } = parseRange(q, MAX_RANGE_DAYS)
+    // the page resumes strictly after the cursor's ts, forward or backward
+    if (q.cursor) {
+      const c = decodeCursorFor(q.cursor, q.order)
+      if (q.order === 'desc') toUs = Math.min(toUs, c.tsUs)
+      else fromUs = Math.max(fromUs, c.tsUs + 1)
+    }
+    if (fromUs >= toUs) return { vehicle_id: id, readings: [], next_cursor: null }
+    const sql = q.order === 'desc' ? READINGS_PAGE_DESC_SQL : READINGS_PAGE_SQL
+    const { rows } = await fastify.questdb.query(sql, [id, microsToIso(fromUs), microsToIso(toUs), q.limit])
     const last = rows[rows.length - 1]
     return {
       vehicle_id: id,
       readings: rows.map(r => rowToPosition(r, id)),
-      next_cursor: rows.length === q.limit && last ? encodeCursor(Number(last.ts_us)) : null
+      next_cursor: rows.length === q.limit && last ? encodeCursor(Number(last.ts_us), undefined, q.order) : null
     }
   })
 

@@ -1,22 +1,23 @@
-// GET /rejections: the quarantine, newest last, filtered by vehicle and
-// reason, keyset-paginated on (ts, vehicle_id) (the table's DEDUP key).
+// GET /rejections: the quarantine, oldest or newest first (order), filtered
+// by vehicle and reason, keyset-paginated on (ts, vehicle_id) (the table's
+// DEDUP key) in either order.
 import type { FastifyPluginAsync } from 'fastify'
 import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
 import type { RejectionList, RejectionsQuery } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
-import { afterCursor, encodeCursor } from '../cursor.js'
+import { afterCursor, encodeCursor, orderBy } from '../cursor.js'
 import { parseRange } from '../time-range.js'
 import { errorResponses } from './route-schemas.js'
 
 export const MAX_REJECTION_RANGE_DAYS = 31
 
-type Query = RejectionsQuery & { limit: number }
+type Query = RejectionsQuery & Required<Pick<RejectionsQuery, 'limit' | 'order'>>
 
 const rejections: FastifyPluginAsync = async (fastify) => {
   fastify.get<{ Querystring: Query }>('/rejections', {
     config: { role: 'read' },
     schema: {
-      summary: 'Quarantined payloads and readings, with their reason',
+      summary: 'Quarantined payloads and readings, with their reason; oldest or newest first',
       tags: ['rejections'],
       security: [{ apiKey: [] }],
       querystring: ref('rejections-query'),
@@ -30,14 +31,14 @@ const rejections: FastifyPluginAsync = async (fastify) => {
     let where = 'ts >= $1 AND ts < $2'
     if (q.vehicle_id) { params.push(q.vehicle_id); where += ` AND vehicle_id = $${params.length}` }
     if (q.reason) { params.push(q.reason); where += ` AND reason = $${params.length}` }
-    if (q.cursor) where += ` AND ${afterCursor(q.cursor, 'vehicle_id', params)}`
+    if (q.cursor) where += ` AND ${afterCursor(q.cursor, 'vehicle_id', params, q.order)}`
     params.push(q.limit)
-    const sql = `SELECT cast(ts AS long) ts_us, vehicle_id, topic, reason, detail, payload FROM rejections WHERE ${where} ORDER BY ts, vehicle_id LIMIT $${params.length}`
+    const sql = `SELECT cast(ts AS long) ts_us, vehicle_id, topic, reason, detail, payload FROM rejections WHERE ${where} ORDER BY ${orderBy('vehicle_id', q.order)} LIMIT $${params.length}`
     const { rows } = await fastify.questdb.query(sql, params)
     const last = rows[rows.length - 1]
     return {
       rejections: rows.map(r => ({ ts: microsToIso(Number(r.ts_us)), vehicle_id: r.vehicle_id, topic: r.topic ?? '', reason: r.reason, detail: r.detail ?? '', payload: r.payload ?? '' })),
-      next_cursor: rows.length === q.limit && last ? encodeCursor(Number(last.ts_us), String(last.vehicle_id)) : null
+      next_cursor: rows.length === q.limit && last ? encodeCursor(Number(last.ts_us), String(last.vehicle_id), q.order) : null
     }
   })
 }

@@ -49,7 +49,7 @@ const track: FastifyPluginAsync = async (fastify) => {
     config: { role: 'read' },
     schema: {
       summary: 'Downsampled track of a vehicle (at most max_points points)',
-      description: 'The range is cut into buckets of whole seconds (aligned to `from`), at most max_points of them; each point is the last position in its bucket with the mean speed and the highest engine temperature. Empty buckets are left out.',
+      description: 'The range is cut into buckets of whole seconds (aligned to `from`), at most max_points of them; each point is the last reading in its bucket (`ts` is that reading\'s time, with its position, heading and fuel level) with the mean speed and the highest engine temperature of the bucket\'s readings, all at or before `ts`. Empty buckets are left out.',
       tags: ['readings'],
       security: [{ apiKey: [] }],
       params: idParams,

@@ -58,6 +58,26 @@ t.test('readings', async t => {
     t.equal(pages, 11, '10 full pages, then an empty one ends it')
   })
 
+  t.test('newest first (order=desc): every row exactly once over 100,000 rows, in descending order', async t => {
+    const from = new Date(start).toISOString()
+    const to = new Date(start + N * 1000).toISOString()
+    let expected = N - 1
+    let wrong = 0
+    let cursor: string | null = null
+    let pages = 0
+    do {
+      const r: { status: number, body: { readings: Array<{ seq: number }>, next_cursor: string | null } } =
+        await call(s, `/api/v1/vehicles/big-1/readings?from=${from}&to=${to}&limit=10000&order=desc${cursor ? `&cursor=${cursor}` : ''}`, { key: s.keys.read })
+      t.equal(r.status, 200)
+      for (const x of r.body.readings) if (x.seq !== expected--) wrong++
+      cursor = r.body.next_cursor
+      pages++
+    } while (cursor && pages < 20)
+    t.equal(wrong, 0, 'seq from 99,999 down to 0, none missing, none twice')
+    t.equal(expected, -1, 'down to the oldest')
+    t.equal(pages, 11, '10 full pages, then an empty one ends it')
+  })
+
   t.test('microseconds and UTC whatever the local zone', async t => {
     const r = await call(s, `/api/v1/vehicles/micro-1/readings?from=${new Date(midnight).toISOString()}&to=${new Date(midnight + DAY).toISOString()}`, { key: s.keys.read })
     t.equal(r.status, 200)

@@ -7,6 +7,7 @@ import { bucketFor, trackSql } from '../../src/readings-sql.js'
 
 const DAY = 86400e3
 const HOURS = 6
+const iso = (ms: number): string => new Date(ms).toISOString().replace('Z', '000Z')
 
 t.test('bucket arithmetic never gives more than max_points buckets', async t => {
   for (const [rangeS, max] of [[86400, 1000], [60, 1000], [3600, 7], [86400 * 31, 10000], [1, 2], [86400, 2]] as const) {
@@ -55,12 +56,42 @@ t.test('track and events', async t => {
     t.equal(r.body.bucket, '1m')
     t.equal(r.body.from, new Date(start).toISOString().replace('Z', '000Z'))
     const first = r.body.points[0]
-    t.equal(first.ts, r.body.from, 'buckets aligned to from')
+    t.equal(first.ts, iso(start + 59000), 'buckets aligned to from: the first ends with the 60th reading, and the point is stamped with its time')
     t.equal(first.lat, readings[59]?.lat, 'last position of the bucket')
     t.equal(first.engine_temp_c, 89, 'highest engine temperature of the bucket')
     t.equal(first.speed_kmh, (Array.from({ length: 60 }, (_, i) => i).reduce((a, b) => a + b) / 60), 'mean speed of the bucket')
     const days = new Set(r.body.points.map((p: { ts: string }) => p.ts.slice(0, 10)))
     t.equal(days.size, 2, 'across a partition boundary')
+  })
+
+  t.test("a point's time and values describe the same reading, never a time before the first one", async t => {
+    // ranges that start before the first reading, with buckets that begin before it (the 24 h one has 144 min buckets)
+    const cases = [
+      { from: start - 3 * 3600e3, to: start + 21 * 3600e3, max: 10 },
+      { from: start - 1800e3, to: start + n * 1000, max: 7 },
+      { from: start, to: start + n * 1000, max: 100 }
+    ]
+    for (const c of cases) {
+      const r = await call(s, `/api/v1/vehicles/trk-1/track?from=${iso(c.from)}&to=${iso(c.to)}&max_points=${c.max}`, { key: s.keys.read })
+      t.equal(r.status, 200)
+      const unitS = { s: 1, m: 60, h: 3600, d: 86400 }[r.body.bucket.slice(-1) as 's' | 'm' | 'h' | 'd']
+      const bucketMs = unitS * Number(r.body.bucket.slice(0, -1)) * 1000
+      const mismatched = []
+      let lastBucket = -1
+      for (const p of r.body.points as Array<{ ts: string, lat: number, lon: number, heading_deg: number, fuel_pct: number }>) {
+        const tsMs = Date.parse(p.ts)
+        const i = (tsMs - start) / 1000
+        const reading = readings[i]
+        // the last reading of its bucket: the next one (if any) falls into the next bucket
+        const bucket = Math.floor((tsMs - c.from) / bucketMs)
+        const next = readings[i + 1]
+        const isLast = next === undefined || next.ts >= c.to || Math.floor((next.ts - c.from) / bucketMs) > bucket
+        if (!reading || reading.lat !== p.lat || reading.lon !== p.lon || reading.fuel_pct !== p.fuel_pct || !isLast || bucket <= lastBucket) mismatched.push(p)
+        lastBucket = bucket
+      }
+      t.same(mismatched, [], `${r.body.points.length} points (bucket ${r.body.bucket}): each is the time, position and fuel level of its bucket's last reading`)
+      t.ok(Date.parse(r.body.points[0].ts) >= start, `the first point (${r.body.points[0].ts as string}) is not before the first reading (${iso(start)})`)
+    }
   })
 
   t.test('GeoJSON, GPX, CSV', async t => {

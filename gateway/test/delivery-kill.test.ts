@@ -1,41 +1,11 @@
 // The gateway killed with SIGKILL in the middle of a QoS 1 stream and
 // restarted: every acknowledged reading is in QuestDB after the replay.
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
 import { freePort } from '../../scripts/questdb.js'
 import { startQuestDbForTest, issueTokens, query, pollCount, duplicateReadings, tempDir } from '../../test/helper.js'
 import { vehicleTopic } from '../../schemas/topics.js'
-
-const root = fileURLToPath(new URL('../../', import.meta.url))
-
-function startGatewayProcess (env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/cli.ts', 'gateway'], {
-    cwd: root,
-    env: { ...process.env, ...env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
-    stdio: ['ignore', 'inherit', 'inherit']
-  })
-  return child
-}
-
-async function waitConnectable (url: string, token: string, id: string): Promise<void> {
-  const deadline = Date.now() + 60000
-  for (;;) {
-    try {
-      const c = await mqtt.connectAsync(url, { clientId: id, username: id, password: token, reconnectPeriod: 0, connectTimeout: 2000 })
-      await c.endAsync(true)
-      return
-    } catch (err) {
-      if (Date.now() > deadline) throw err
-      await new Promise(resolve => setTimeout(resolve, 200))
-    }
-  }
-}
-
-function exited (child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise(resolve => child.once('exit', () => resolve()))
-}
+import { startGatewayProcess, waitConnectable, exited } from '../../test/gateway-process-helper.js'
 
 t.test('SIGKILL mid-stream, restart: every acknowledged reading is stored', async t => {
   const db = await startQuestDbForTest(t)

@@ -29,6 +29,14 @@ t.test('devices over the admin API', async t => {
   const db = await startQuestDbForTest(t)
   const s = await startApiStack(t, defaults, db)
 
+  t.test('documented in the OpenAPI document, with CSV bodies for bulk creation', async t => {
+    const doc = (await call(s, '/openapi.json', { key: null })).body
+    const ops = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, m]) => Object.keys(m).map(x => `${x.toUpperCase()} ${p}`))
+    for (const want of ['GET /api/v1/devices', 'POST /api/v1/devices', 'GET /api/v1/devices/{id}', 'DELETE /api/v1/devices/{id}', 'POST /api/v1/devices/{id}/rotate', 'POST /api/v1/devices/bulk', 'GET /api/v1/api-keys', 'POST /api/v1/api-keys', 'DELETE /api/v1/api-keys/{keyId}', 'POST /api/v1/api-keys/{keyId}/rotate', 'POST /api/v1/api-keys/bulk']) t.ok(ops.includes(want), want)
+    for (const path of ['/api/v1/devices/bulk', '/api/v1/api-keys/bulk']) t.same(Object.keys(doc.paths[path].post.requestBody.content).sort(), ['application/json', 'text/csv'], `${path} takes JSON or CSV`)
+    t.same(doc.paths['/api/v1/devices'].get.security, [{ apiKey: [] }])
+  })
+
   t.test('admin role only', async t => {
     for (const [key, status] of [[null, 401], [s.keys.read, 403], [s.keys.ingest, 403]] as const) {
       t.equal((await call(s, '/api/v1/devices', { key })).status, status)

@@ -252,6 +252,167 @@ export interface Config {
 
 // The HTTP API (schemas/api/*.schema.json)
 
+export interface ApiKeyCreate {
+  role: 'read' | 'ingest' | 'admin'
+  /**
+   * A label for people (who or what uses the key).
+   */
+  name?: string
+}
+
+export interface ApiKeyList {
+  api_keys: ApiKeyInfo[]
+}
+
+/**
+ * A new API key, shown this once: only its SHA-256 is kept.
+ */
+export interface ApiKeySecret {
+  id: string
+  role: 'read' | 'ingest' | 'admin'
+  name: string
+  /**
+   * Send as Authorization: Bearer <key>.
+   */
+  key: string
+  /**
+   * Rotation: the id of the key this one replaces (now revoked).
+   */
+  replaces?: string
+}
+
+/**
+ * An API key as listed: never the key nor its hash.
+ */
+export interface ApiKeyInfo {
+  /**
+   * First 12 hex digits of the key's SHA-256.
+   */
+  id: string
+  role: 'read' | 'ingest' | 'admin'
+  name: string
+  /**
+   * file: DATA_DIR/api-keys.jsonl; env: API_KEYS.
+   */
+  source: 'file' | 'env'
+  created: string | null
+  revoked_at: string | null
+}
+
+/**
+ * Keys to make, as a JSON array of {role, name}; or text/csv with columns role,name (an optional header).
+ *
+ * @minItems 1
+ * @maxItems 10000
+ */
+export type ApiKeysBulkRequest = [ApiKeyCreate, ...ApiKeyCreate[]]
+
+/**
+ * Each key is shown this once, in request order.
+ */
+export interface ApiKeysBulkResult {
+  api_keys: ApiKeySecret[]
+}
+
+export interface ApiKeysQuery {
+  status?: 'active' | 'revoked' | 'all'
+}
+
+export interface DeviceCreate {
+  vehicle_id: string
+}
+
+export interface DeviceList {
+  devices: Device[]
+  /**
+   * Pass as `after` for the next page; null on the last.
+   */
+  next_after: string | null
+}
+
+/**
+ * A device token, shown this once: only its SHA-256 is kept.
+ */
+export interface DeviceToken {
+  vehicle_id: string
+  /**
+   * The MQTT password of the vehicle (client id = username = vehicle_id).
+   */
+  token: string
+}
+
+/**
+ * A vehicle's entry in the device registry (never its token).
+ */
+export interface Device {
+  vehicle_id: string
+  /**
+   * active: holds a token; revoked: its last token was revoked.
+   */
+  status: 'active' | 'revoked'
+  /**
+   * When its current (or last) token was issued.
+   */
+  issued_at: string | null
+  /**
+   * When it was revoked; null while active.
+   */
+  revoked_at: string | null
+}
+
+export interface DevicesBulkQuery {
+  /**
+   * A vehicle that already holds a token: skip it (listed in `skipped`) or give it a new one.
+   */
+  existing?: 'skip' | 'rotate'
+}
+
+/**
+ * Vehicle ids, as a JSON array of ids or of {vehicle_id} objects; or text/csv with the id in the first column (an optional header `vehicle_id`).
+ *
+ * @minItems 1
+ * @maxItems 10000
+ */
+export type DevicesBulkRequest = [
+  (
+    | string
+    | {
+        vehicle_id: string
+      }
+  ),
+  ...(
+    | string
+    | {
+        vehicle_id: string
+      }
+  )[]
+]
+
+/**
+ * Each token is shown this once.
+ */
+export interface DevicesBulkResult {
+  created: number
+  rotated: number
+  /**
+   * Vehicles that already held a token (existing=skip).
+   */
+  skipped: string[]
+  /**
+   * One entry per vehicle given a token, in request order.
+   */
+  devices: DeviceToken[]
+}
+
+export interface DevicesQuery {
+  status?: 'active' | 'revoked' | 'all'
+  /**
+   * next_after of the previous page: vehicles sorted by id after this one.
+   */
+  after?: string
+  limit?: number
+}
+
 export interface EventList {
   /**
    * Vehicle id.

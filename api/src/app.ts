@@ -22,6 +22,8 @@ import events from './routes/events.js'
 import positions from './routes/positions.js'
 import stats from './routes/stats.js'
 import rejections from './routes/rejections.js'
+import devices from './routes/devices.js'
+import apiKeyRoutes from './routes/api-keys.js'
 import web, { type WebOptions } from './plugins/web.js'
 import { isReady } from '../../scripts/questdb.js'
 
@@ -36,6 +38,10 @@ export interface AppOptions {
   /** Where POST /vehicles/:id/readings goes: the gateway's pipeline, or the api's own. */
   pipeline: Pipeline
   apiKeys: ApiKeyStore
+  /** DATA_DIR: the admin routes write its device registry and API key file. */
+  dataDir: string
+  /** API_KEYS, for the admin listing. */
+  apiKeysEnv?: string
   /** API_AUTH: off only for local development. */
   auth?: 'required' | 'off'
   /** API_RATE_LIMIT: requests per minute per key; 0 disables. */
@@ -148,6 +154,9 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await v1.register(positions)
     await v1.register(stats, { onlineWindowS })
     await v1.register(rejections)
+    const admin = { dataDir: opts.dataDir, authMode: opts.auth ?? 'required' } as const
+    await v1.register(devices, admin)
+    await v1.register(apiKeyRoutes, { ...admin, ...(opts.apiKeysEnv ? { apiKeysEnv: opts.apiKeysEnv } : {}) })
   }, { prefix: '/api/v1' })
   await fastify.register(web, opts.map ?? { tileUrl: 'none', tileAttribution: '' })
 }

@@ -105,6 +105,8 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     ...(brokerReady ? { brokerReady } : {}),
     pipeline,
     apiKeys,
+    dataDir: config.DATA_DIR,
+    ...(config.API_KEYS ? { apiKeysEnv: config.API_KEYS } : {}),
     auth: config.API_AUTH,
     rateLimit: config.API_RATE_LIMIT,
     ...(config.CORS_ORIGINS ? { corsOrigins: config.CORS_ORIGINS } : {}),

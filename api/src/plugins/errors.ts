@@ -11,7 +11,8 @@
 // | API_ERR_BAD_BBOX           | 400    | bbox is not minLon,minLat,maxLon,maxLat within WGS84 bounds |
 // | API_ERR_UNAUTHORIZED       | 401    | no API key, or an unknown one                               |
 // | API_ERR_FORBIDDEN          | 403    | a valid key whose role does not allow this route            |
-// | API_ERR_NOT_FOUND          | 404    | no such route, or no such vehicle                           |
+// | API_ERR_NOT_FOUND          | 404    | no such route, vehicle, device token or API key             |
+// | API_ERR_CONFLICT           | 409    | the vehicle already holds a device token (rotate it instead)|
 // | API_ERR_PAYLOAD_TOO_LARGE  | 413    | request body over the limit                                 |
 // | API_ERR_UNSUPPORTED_MEDIA  | 415    | body is not application/json                               |
 // | API_ERR_RATE_LIMITED       | 429    | the key's request budget is spent; see Retry-After          |
@@ -32,6 +33,7 @@ const TITLES: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
@@ -44,6 +46,7 @@ const FALLBACK_CODES: Record<number, string> = {
   401: 'API_ERR_UNAUTHORIZED',
   403: 'API_ERR_FORBIDDEN',
   404: 'API_ERR_NOT_FOUND',
+  409: 'API_ERR_CONFLICT',
   413: 'API_ERR_PAYLOAD_TOO_LARGE',
   415: 'API_ERR_UNSUPPORTED_MEDIA',
   429: 'API_ERR_RATE_LIMITED',

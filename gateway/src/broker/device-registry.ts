@@ -5,7 +5,7 @@
 // loaded into memory and followed while the gateway runs, so `fleetgate token`
 // and `fleetgate revoke` take effect without a restart.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, unwatchFile, watchFile } from 'node:fs'
+import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, unwatchFile, watchFile } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { isVehicleId } from '../../../schemas/topics.js'
 
@@ -113,4 +113,54 @@ export function openDeviceRegistry (dataDir: string): DeviceRegistry {
       watching = false
     }
   }
+}
+
+export interface DeviceRecord {
+  vehicle_id: string
+  /** active: holds a token; revoked: its last token was revoked. */
+  status: 'active' | 'revoked'
+  /** When its current (or, once revoked, its last) token was issued. */
+  issued_at: string | null
+  revoked_at: string | null
+}
+
+/** Every vehicle the registry file names, in the state its last line left it (for listings, not for the hot path). */
+export function listDevices (dataDir: string): Map<string, DeviceRecord> {
+  const devices = new Map<string, DeviceRecord>()
+  const file = registryPath(dataDir)
+  if (!existsSync(file)) return devices
+  for (const l of readFileSync(file, 'utf8').split('\n')) {
+    if (!l.trim()) continue
+    let line: Line
+    try { line = JSON.parse(l) as Line } catch { continue }
+    if (!isVehicleId(line.vehicle_id)) continue
+    const prev = devices.get(line.vehicle_id)
+    if (line.op === 'issue') devices.set(line.vehicle_id, { vehicle_id: line.vehicle_id, status: 'active', issued_at: line.at, revoked_at: null })
+    else if (line.op === 'revoke') devices.set(line.vehicle_id, { vehicle_id: line.vehicle_id, status: 'revoked', issued_at: prev?.issued_at ?? null, revoked_at: line.at })
+  }
+  return devices
+}
+
+/** Whether the vehicle holds a token now. */
+export function hasActiveToken (dataDir: string, vehicleId: string): boolean {
+  return listDevices(dataDir).get(vehicleId)?.status === 'active'
+}
+
+/** Issues (or rotates) the tokens of many vehicles in one append; returns them in the order of `vehicleIds`. */
+export function issueTokenBatch (dataDir: string, vehicleIds: string[]): string[] {
+  const at = new Date().toISOString()
+  const tokens: string[] = []
+  let text = ''
+  for (const id of vehicleIds) {
+    if (!isVehicleId(id)) throw new Error(`invalid vehicle id ${JSON.stringify(id)}: must match ^[A-Za-z0-9_-]{1,64}$`)
+    const token = 'fgt_' + randomBytes(32).toString('base64url')
+    tokens.push(token)
+    text += JSON.stringify({ op: 'issue', vehicle_id: id, sha256: hashToken(token).toString('hex'), at } satisfies Line) + '\n'
+  }
+  if (text) {
+    const file = registryPath(dataDir)
+    mkdirSync(dirname(file), { recursive: true })
+    appendFileSync(file, text, { mode: 0o600 })
+  }
+  return tokens
 }

@@ -179,6 +179,11 @@ async function run (argv: string[]): Promise<number> {
 async function startCommand (cmd: 'start' | 'gateway' | 'api', config: Config): Promise<number> {
   boundHeapGrowth(config.V8_HEAP_GROWING_PERCENT)
   const log = createLogger(config.LOG_LEVEL)
+  const { isGatewayWorker, runGatewayWorker } = await import('../gateway/src/workers.js')
+  if (isGatewayWorker()) {
+    await runGatewayWorker(config, log)
+    return -1
+  }
   const { runGateway } = await import('../gateway/src/main.js')
   const { runApi } = await import('../api/src/main.js')
   if (cmd === 'gateway') {
@@ -200,6 +205,23 @@ async function startCommand (cmd: 'start' | 'gateway' | 'api', config: Config): 
     const api = await runApi(config, log)
     onSignals(log, api.close)
     log.info({ http: api.url }, 'fleetgate api up')
+  } else if (config.GATEWAY_WORKERS > 0) {
+    // the gateway as worker processes behind the same ports, the api here
+    const { ensureQuestDb } = await import('../gateway/src/main.js')
+    const { startGatewayWorkers } = await import('../gateway/src/workers.js')
+    const qdb = await ensureQuestDb(config, log)
+    const workers = await startGatewayWorkers(config, log, qdb, config.GATEWAY_WORKERS).catch(async (err: unknown) => { await qdb.managed?.stop(); throw err })
+    let api
+    try {
+      api = await runApi(config, log, { questdb: qdb, live: workers.live, brokerReady: workers.ready, remoteMetrics: workers.metrics })
+    } catch (err) {
+      await workers.close()
+      await qdb.managed?.stop()
+      throw err
+    }
+    const apiRef = api
+    onSignals(log, async () => { await apiRef.close(); await workers.close(); await qdb.managed?.stop() })
+    log.info({ http: api.url, live: api.url.replace(/^http/, 'ws') + '/api/v1/live', ...workers.addresses, workers: config.GATEWAY_WORKERS, questdb: qdb.httpUrl }, 'fleetgate up')
   } else {
     const gw = await runGateway(config, log)
     let api

@@ -216,6 +216,10 @@ export interface Config {
    */
   GATEWAY_MQTT_URL?: string
   /**
+   * fleetgate start: gateway worker processes sharing the MQTT ports, each with its own spool (DATA_DIR/spool, spool-1, ...), the api beside them in the first process; 0 runs gateway and api in one process.
+   */
+  GATEWAY_WORKERS: number
+  /**
    * When the gateway runs alone: its small HTTP port for /metrics, /healthz, /readyz; 0 = any free port, -1 disables.
    */
   GATEWAY_HTTP_PORT: number

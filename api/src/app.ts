@@ -13,7 +13,7 @@ import errors, { ApiError } from './plugins/errors.js'
 import openapi from './plugins/openapi.js'
 import auth from './plugins/auth.js'
 import finiteQuery from './plugins/finite-query.js'
-import metrics, { type ApiMetrics } from './plugins/metrics.js'
+import metrics, { type ApiMetrics, type MetricsOptions } from './plugins/metrics.js'
 import liveFeed, { type LiveFeedOptions, type TokenCheck } from './plugins/live-feed.js'
 import vehicles from './routes/vehicles.js'
 import readings from './routes/readings.js'
@@ -55,6 +55,8 @@ export interface AppOptions {
   metrics?: ApiMetrics
   /** Registries served on /metrics beside the api's own (in one process: the gateway's). */
   registries?: Registry[]
+  /** Metrics of the gateway workers, summed into /metrics. */
+  remoteMetrics?: MetricsOptions['remote']
   /** The map page at / (tile server and attribution); without it the page uses the graticule. */
   map?: WebOptions
 }
@@ -104,7 +106,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await fastify.register(cors, { origin: list.includes('*') ? true : list, allowedHeaders: ['authorization', 'content-type', 'x-request-id'], exposedHeaders: ['retry-after', 'x-request-id'], maxAge: 600 })
   }
   await fastify.register(openapi)
-  await fastify.register(metrics, { ...(opts.metrics ? { metrics: opts.metrics } : {}), registries: opts.registries ?? [] })
+  await fastify.register(metrics, { ...(opts.metrics ? { metrics: opts.metrics } : {}), registries: opts.registries ?? [], ...(opts.remoteMetrics ? { remote: opts.remoteMetrics } : {}) })
   await fastify.register(auth, { mode: opts.auth ?? 'required', store: opts.apiKeys })
   await fastify.register(questdb, { pgUrl: opts.pgUrl })
   await fastify.register(finiteQuery)

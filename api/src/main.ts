@@ -33,6 +33,8 @@ export interface ApiDeps {
   pipeline?: Pipeline
   /** Further metrics registries for /metrics (the gateway's). */
   registries?: Registry[]
+  /** The gateway workers' metrics, when the gateway runs as workers beside this api. */
+  remoteMetrics?: AppOptions['remoteMetrics']
 }
 
 export interface RunningApi { fastify: FastifyInstance, url: string, close: () => Promise<void> }
@@ -114,6 +116,7 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
     metrics: createApiMetrics({ defaults: true }),
     registries: [...(deps.registries ?? []), ...(own ? [own.registry] : [])],
+    ...(deps.remoteMetrics ? { remoteMetrics: deps.remoteMetrics } : {}),
     ...(deps.liveFeed ? { liveFeed: deps.liveFeed } : {}),
     map: { tileUrl: config.MAP_TILE_URL, tileAttribution: config.MAP_TILE_ATTRIBUTION }
   })

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path'
 import type { Logger } from 'pino'
 import type { Config } from '../../schemas/config.js'
 import { createLocalLiveBus, type LiveBus } from '../../schemas/live.js'
-import { createFleetBroker, type Addresses, type FleetBroker } from './broker/broker.js'
+import { createFleetBroker, type Addresses, type BrokerOptions, type FleetBroker } from './broker/broker.js'
 import { openDeviceRegistry, type DeviceRegistry } from './broker/device-registry.js'
 import { createValidators } from './ingest/validate.js'
 import { createToRows } from './ingest/to-rows.js'
@@ -23,6 +23,9 @@ export interface GatewayDeps {
   questdbHttpUrl: string
   live?: LiveBus
   metrics?: GatewayMetrics
+  /** Default DATA_DIR/spool; each worker of a multi-process gateway has its own. */
+  spoolDir?: string
+  onSession?: BrokerOptions['onSession']
 }
 
 export interface Gateway {
@@ -76,7 +79,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     }
   })
   const spool = await openSpool({
-    dir: join(config.DATA_DIR, 'spool'),
+    dir: deps.spoolDir ?? join(config.DATA_DIR, 'spool'),
     log: log.child({ part: 'spool' }),
     sender,
     segmentBytes: config.SPOOL_SEGMENT_BYTES,
@@ -113,7 +116,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     live,
     metrics,
     rateLimit: config.DEVICE_RATE_LIMIT,
-    maxPayloadBytes: config.MAX_PAYLOAD_BYTES
+    maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
+    ...(deps.onSession ? { onSession: deps.onSession } : {})
   })
   registry.watch(vehicleId => {
     log.info({ vehicleId }, 'token revoked, disconnecting')

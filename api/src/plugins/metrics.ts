@@ -2,7 +2,7 @@
 // merged with the registries passed in (in one process: the gateway's).
 // Decorates `fastify.metrics`: the live feed sets `wsClients`.
 import fp from 'fastify-plugin'
-import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { AggregatorRegistry, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 export function createApiMetrics (opts: { defaults?: boolean } = {}) {
   const registry = new Registry()
@@ -34,6 +34,8 @@ export interface MetricsOptions {
   metrics?: ApiMetrics
   /** Further registries served on the same /metrics (e.g. the gateway's). */
   registries?: Registry[]
+  /** Metrics of other processes (gateway workers), summed with these at each scrape. */
+  remote?: () => Promise<Array<Awaited<ReturnType<Registry['getMetricsAsJSON']>>>>
 }
 
 export default fp<MetricsOptions>(async function metrics (fastify, opts) {
@@ -47,7 +49,10 @@ export default fp<MetricsOptions>(async function metrics (fastify, opts) {
   })
   fastify.get('/metrics', { schema: { summary: 'Prometheus metrics (of the gateway too, in one process)', tags: ['ops'], response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } } }, async (_request, reply) => {
     const all = [...registries, ...m.included]
-    const merged = all.length === 1 ? m.registry : Registry.merge(all)
+    const remote = opts.remote
+    const merged = remote !== undefined
+      ? AggregatorRegistry.aggregate([...await Promise.all(all.map(r => r.getMetricsAsJSON())), ...await remote()])
+      : all.length === 1 ? m.registry : Registry.merge(all)
     return await reply.type(merged.contentType).send(await merged.metrics())
   })
 }, { name: 'metrics' })

@@ -47,6 +47,12 @@ export interface BrokerOptions {
   rateLimit: number
   /** MAX_PAYLOAD_BYTES: with MAX_TOPIC_OVERHEAD, the largest packet after login. */
   maxPayloadBytes: number
+  /**
+   * A vehicle's session started (`sid` numbers it in this broker), or ended
+   * other than by a takeover: for the brokers beside this one, which end
+   * their own session of the vehicle (see `takeover`).
+   */
+  onSession?: (event: { vehicleId: string, sid: number, started: boolean }) => void
 }
 
 export interface ListenOptions {
@@ -83,6 +89,11 @@ export interface FleetBroker {
   /** Publishes still waiting for durability. */
   inflight: () => number
   disconnect: (vehicleId: string) => void
+  /**
+   * Another broker now holds the vehicle's session: ends the session `sid`
+   * here, if it is still the current one, without recording offline.
+   */
+  takeover: (vehicleId: string, sid: number) => void
   close: () => Promise<void>
 }
 
@@ -131,11 +142,25 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
     ;(client as unknown as { conn: Duplex }).conn.destroy()
   }
 
+  // session numbers, and the sessions another broker took over
+  let nextSid = 0
+  const sids = new WeakMap<Client, number>()
+  const takenOver = new WeakSet<Client>()
+
   function sessionEnded (client: Client): void {
     const id = client.id
     if (arriving.get(id) === client) arriving.delete(id)
     if (sessions.get(id) === client) sessions.delete(id)
-    if (!arriving.has(id) && !sessions.has(id)) recordStatus(id, false)
+    if (arriving.has(id) || sessions.has(id)) return
+    if (takenOver.has(client)) {
+      // the vehicle is online elsewhere: whatever this broker stored last
+      // is no guide to what it stores next
+      status.delete(id)
+      return
+    }
+    recordStatus(id, false)
+    const sid = sids.get(client)
+    if (sid !== undefined) opts.onSession?.({ vehicleId: id, sid, started: false })
   }
 
   const aedes = new Aedes({
@@ -310,6 +335,9 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
     // knows, this closes one it lost track of in concurrent CONNECTs
     if (before !== undefined && before !== client) end(before)
     recordStatus(id, true)
+    const sid = ++nextSid
+    sids.set(client, sid)
+    opts.onSession?.({ vehicleId: id, sid, started: true })
   })
   aedes.on('clientError', (client, err) => { log.debug({ err, vehicleId: client?.id }, 'client error') })
   aedes.on('connectionError', (client, err) => { log.debug({ err, vehicleId: client?.id }, 'connection error') })
@@ -421,6 +449,12 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
       const s = sessions.get(vehicleId)
       if (a) end(a)
       if (s) end(s)
+    },
+    takeover (vehicleId, sid) {
+      const s = sessions.get(vehicleId)
+      if (s === undefined || sids.get(s) !== sid) return
+      takenOver.add(s)
+      end(s)
     },
     async close () {
       accepting = false

@@ -75,13 +75,13 @@ async function run (argv: string[]): Promise<number> {
   boundHeapGrowth(config.V8_HEAP_GROWING_PERCENT)
   const log = createLogger(config.LOG_LEVEL)
   const { runGateway } = await import('../gateway/src/main.js')
-  const { runApi } = await import('../api/src/main.js')
+  const { runApi, httpTimeouts } = await import('../api/src/main.js')
   if (cmd === 'gateway') {
     const gw = await runGateway(config, log)
     let http: { url: string, close: () => Promise<void> } | null = null
     if (config.GATEWAY_HTTP_PORT >= 0) {
       const { startGatewayHttp } = await import('../gateway/src/http.js')
-      http = await startGatewayHttp({ host: config.HTTP_HOST, port: config.GATEWAY_HTTP_PORT, registry: gw.gateway.metrics.registry, questdb: gw.questdb, brokerReady: () => !gw.gateway.broker.aedes.closed, log })
+      http = await startGatewayHttp({ host: config.HTTP_HOST, port: config.GATEWAY_HTTP_PORT, registry: gw.gateway.metrics.registry, questdb: gw.questdb, brokerReady: () => !gw.gateway.broker.aedes.closed, log, timeouts: httpTimeouts(config) })
     }
     // the small port stays up while the gateway drains, so /readyz answers 503 meanwhile
     onSignals(log, async () => { await gw.close(); await http?.close() })

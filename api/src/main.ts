@@ -35,6 +35,20 @@ export interface ApiDeps {
   registries?: Registry[]
 }
 
+/**
+ * Node's http server options from config. Node checks the headers and request
+ * timeouts only every connectionsCheckingInterval (30 s by default), so a
+ * slow-headers client would keep its socket up to that much longer.
+ */
+export function httpTimeouts (config: Config): { headersTimeout: number, requestTimeout: number, keepAliveTimeout: number, connectionsCheckingInterval: number } {
+  return {
+    headersTimeout: config.HTTP_HEADERS_TIMEOUT_MS,
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    connectionsCheckingInterval: Math.min(1000, config.HTTP_HEADERS_TIMEOUT_MS)
+  }
+}
+
 export interface RunningApi { fastify: FastifyInstance, url: string, close: () => Promise<void> }
 
 function findQuestDb (config: Config): QuestDbAddress {
@@ -86,7 +100,8 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
   }
   const pipeline = deps.pipeline ?? (own as NonNullable<typeof own>).pipeline
   const apiKeys = openApiKeyStore(config.DATA_DIR, config.API_KEYS)
-  const https = config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) } : null
+  const timeouts = httpTimeouts(config)
+  const https = config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE), ...timeouts } : null
   const fastify = Fastify({
     loggerInstance: log.child({ part: 'api' }) as unknown as FastifyBaseLogger,
     requestIdHeader: 'x-request-id',
@@ -96,7 +111,11 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     trustProxy: false,
     // an unknown query parameter is an error, not silently dropped (a typo like `lmit` must not pass)
     ajv: { customOptions: { removeAdditional: false } },
-    ...(https ? { https } : {})
+    // Fastify sets these two on the server after creating it (its defaults: no
+    // request timeout, 72 s keep-alive); the headers timeout only through `http`
+    requestTimeout: timeouts.requestTimeout,
+    keepAliveTimeout: timeouts.keepAliveTimeout,
+    ...(https ? { https } : { http: timeouts })
   }) as unknown as FastifyInstance
   const registered = fastify.register(app, {
     pgUrl: questdb.pgUrl,

@@ -1,7 +1,7 @@
 // The gateway's small HTTP port when it runs without the api in its process:
 // GET /metrics (Prometheus), /healthz (liveness), /readyz (QuestDB and broker
 // up; 503 while shutting down). Plain node:http: three fixed routes.
-import { createServer, type Server } from 'node:http'
+import { createServer, type Server, type ServerOptions } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import type { Logger } from 'pino'
@@ -16,6 +16,8 @@ export interface GatewayHttpOptions {
   questdb: { httpUrl: string, pgUrl: string }
   brokerReady: () => boolean
   log: Logger
+  /** Node's http server timeouts (api/src/main.ts httpTimeouts). */
+  timeouts?: ServerOptions
 }
 
 export async function startGatewayHttp (opts: GatewayHttpOptions): Promise<GatewayHttp> {
@@ -23,7 +25,7 @@ export async function startGatewayHttp (opts: GatewayHttpOptions): Promise<Gatew
   collectDefaultMetrics({ register: runtime, prefix: 'fleetgate_gateway_' })
   const registries = Registry.merge([opts.registry, runtime])
   let closing = false
-  const server = createServer((req, res) => {
+  const server = createServer(opts.timeouts ?? {}, (req, res) => {
     const path = (req.url ?? '/').split('?')[0]
     const json = (status: number, body: unknown): void => { res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body)) }
     if (req.method !== 'GET') { json(405, { status: 'method_not_allowed' }); return }

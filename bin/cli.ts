@@ -81,7 +81,7 @@ async function run (argv: string[]): Promise<number> {
     let http: { url: string, close: () => Promise<void> } | null = null
     if (config.GATEWAY_HTTP_PORT >= 0) {
       const { startGatewayHttp } = await import('../gateway/src/http.js')
-      http = await startGatewayHttp({ host: config.HTTP_HOST, port: config.GATEWAY_HTTP_PORT, registry: gw.gateway.metrics.registry, questdb: gw.questdb, brokerReady: () => !gw.gateway.broker.aedes.closed, log, timeouts: httpTimeouts(config) })
+      http = await startGatewayHttp({ host: config.HTTP_HOST, port: config.GATEWAY_HTTP_PORT, registry: gw.gateway.metrics.registry, questdb: gw.questdb, brokerReady: () => !gw.gateway.broker.aedes.closed, readiness: gw.gateway.readiness, log, timeouts: httpTimeouts(config) })
     }
     // the small port stays up while the gateway drains, so /readyz answers 503 meanwhile
     onSignals(log, async () => { await gw.close(); await http?.close() })
@@ -94,7 +94,7 @@ async function run (argv: string[]): Promise<number> {
     const gw = await runGateway(config, log)
     let api
     try {
-      api = await runApi(config, log, { questdb: gw.questdb, live: gw.gateway.live, brokerReady: () => !gw.gateway.broker.aedes.closed, pipeline: gw.gateway.pipeline, registries: [gw.gateway.metrics.registry] })
+      api = await runApi(config, log, { questdb: gw.questdb, live: gw.gateway.live, brokerReady: () => !gw.gateway.broker.aedes.closed, gatewayReadiness: gw.gateway.readiness, pipeline: gw.gateway.pipeline, registries: [gw.gateway.metrics.registry] })
     } catch (err) {
       await gw.close()
       throw err

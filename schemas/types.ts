@@ -350,6 +350,10 @@ export interface Health {
   checks?: {
     [k: string]: boolean
   }
+  /**
+   * What does not work fully, one line each for an operator (e.g. QuestDB unreachable while readings are spooled).
+   */
+  degraded?: string[]
 }
 
 /**

@@ -28,6 +28,8 @@ export interface ApiDeps {
   questdb?: QuestDbAddress
   live?: LiveSource
   brokerReady?: () => boolean
+  /** The gateway's readiness, when in the same process. */
+  gatewayReadiness?: AppOptions['gatewayReadiness']
   liveFeed?: AppOptions['liveFeed']
   /** The gateway's pipeline, when in the same process. */
   pipeline?: Pipeline
@@ -122,6 +124,7 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     questdbHttpUrl: questdb.httpUrl,
     live,
     ...(brokerReady ? { brokerReady } : {}),
+    ...(deps.gatewayReadiness ? { gatewayReadiness: deps.gatewayReadiness } : {}),
     pipeline,
     apiKeys,
     auth: config.API_AUTH,

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import type { Logger } from 'pino'
 import { isReady } from '../../scripts/questdb.js'
+import type { Readiness } from './gateway.js'
 
 export interface GatewayHttp { url: string, server: Server, close: () => Promise<void> }
 
@@ -15,6 +16,8 @@ export interface GatewayHttpOptions {
   registry: Registry
   questdb: { httpUrl: string, pgUrl: string }
   brokerReady: () => boolean
+  /** The gateway's own checks and what is degraded. */
+  readiness?: () => Readiness
   log: Logger
   /** Node's http server timeouts (api/src/main.ts httpTimeouts). */
   timeouts?: ServerOptions
@@ -32,9 +35,11 @@ export async function startGatewayHttp (opts: GatewayHttpOptions): Promise<Gatew
     if (path === '/healthz') { json(200, { status: 'ok' }); return }
     if (path === '/readyz') {
       void (async () => {
-        const checks = { questdb: !closing && await isReady(opts.questdb.httpUrl, opts.questdb.pgUrl), broker: !closing && opts.brokerReady() }
-        const ok = checks.questdb && checks.broker
-        json(ok ? 200 : 503, { status: ok ? 'ready' : closing ? 'shutting_down' : 'not_ready', checks })
+        const gateway = opts.readiness?.()
+        const checks: Record<string, boolean> = { questdb: !closing && await isReady(opts.questdb.httpUrl, opts.questdb.pgUrl), broker: !closing && opts.brokerReady(), ...gateway?.checks }
+        const degraded = [...gateway?.degraded ?? []]
+        const ok = !closing && Object.values(checks).every(Boolean)
+        json(ok ? 200 : 503, { status: ok ? 'ready' : closing ? 'shutting_down' : 'not_ready', checks, ...(degraded.length > 0 ? { degraded } : {}) })
       })().catch(err => { opts.log.warn({ err }, 'readiness check failed'); json(503, { status: 'not_ready' }) })
       return
     }

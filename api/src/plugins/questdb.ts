@@ -1,6 +1,10 @@
-// The pg pool to QuestDB, decorated as `fastify.questdb`, ended on close.
+// The pg pool to QuestDB, decorated as `fastify.questdb`, ended on close. A
+// query that cannot reach QuestDB (refused, reset, timed out, server shutting
+// down) fails as 503 API_ERR_UNAVAILABLE, not as a 500: nothing is wrong with
+// the request, and a managed QuestDB is being restarted.
 import fp from 'fastify-plugin'
 import pg from 'pg'
+import { ApiError } from './errors.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,9 +17,31 @@ export interface QuestDbPluginOptions {
   max?: number
 }
 
+const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND'])
+// PostgreSQL SQLSTATE class 08 (connection exception) and 57P01-57P03 (shutdown, cannot connect now)
+const PG_CODE = /^(08...|57P0[123])$/
+// node-postgres says these in words only
+const PG_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Connection ended unexpectedly|Client has encountered a connection error)/
+
+/** True for an error of a QuestDB that could not be reached, as opposed to one that refused a query. */
+export function isUnreachable (err: unknown): boolean {
+  const e = err as { code?: unknown, message?: unknown } | null
+  if (typeof e?.code === 'string' && (NET_CODES.has(e.code) || PG_CODE.test(e.code))) return true
+  return typeof e?.message === 'string' && PG_MESSAGES.test(e.message)
+}
+
 export default fp<QuestDbPluginOptions>(async function questdb (fastify, opts) {
   const pool = new pg.Pool({ connectionString: opts.pgUrl, max: opts.max ?? 8, idleTimeoutMillis: 30000, connectionTimeoutMillis: 5000 })
   pool.on('error', err => fastify.log.warn({ err }, 'questdb pool error'))
+  const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>
+  pool.query = (async (...args: unknown[]) => {
+    try {
+      return await query(...args)
+    } catch (err) {
+      if (!isUnreachable(err)) throw err
+      throw Object.assign(new ApiError('API_ERR_UNAVAILABLE', 503, 'QuestDB is unreachable; retry later'), { cause: err })
+    }
+  }) as typeof pool.query
   fastify.decorate('questdb', pool)
   fastify.addHook('onClose', async () => { await pool.end() })
 }, { name: 'questdb' })

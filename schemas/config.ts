@@ -2,6 +2,7 @@
 // config.schema.json; a bad value fails the start naming the variable.
 import { Ajv } from 'ajv'
 import configSchema from './config.schema.json' with { type: 'json' }
+import { join } from 'node:path'
 import type { Config } from './types.js'
 
 export type { Config }
@@ -40,4 +41,9 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     throw new ConfigError(`invalid configuration: HTTP_HEADERS_TIMEOUT_MS (${config.HTTP_HEADERS_TIMEOUT_MS}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${config.HTTP_REQUEST_TIMEOUT_MS})`)
   }
   return config
+}
+
+/** Where a running gateway writes the addresses it listens on, for the simulator on the same machine. */
+export function gatewayAddressFile (dataDir: string): string {
+  return join(dataDir, 'gateway', 'addresses.json')
 }

@@ -51,7 +51,14 @@ export function httpTimeouts (config: Config): { headersTimeout: number, request
   }
 }
 
-export interface RunningApi { fastify: FastifyInstance, url: string, close: () => Promise<void> }
+export interface RunningApi {
+  fastify: FastifyInstance
+  /** A URL to connect to (127.0.0.1 for a wildcard bind). */
+  url: string
+  /** Every address actually bound, for logs. */
+  bound: string[]
+  close: () => Promise<void>
+}
 
 function findQuestDb (config: Config): QuestDbAddress {
   if (config.QUESTDB_HTTP_URL && config.QUESTDB_PG_URL) return { httpUrl: config.QUESTDB_HTTP_URL, pgUrl: config.QUESTDB_PG_URL }
@@ -152,9 +159,13 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     log.warn({ dataDir: config.DATA_DIR }, 'no API keys yet: make one with `npx fleetgate apikey --role admin` (same DATA_DIR), or set API_AUTH=off for local development')
   }
   const source = live
+  const scheme = https ? 'https' : 'http'
+  const bound = fastify.addresses().map(a => typeof a === 'string' ? a : `${scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`)
+  log.info({ http: bound }, 'api listening')
   return {
     fastify,
     url: url.replace('0.0.0.0', '127.0.0.1'),
+    bound,
     async close () {
       await fastify.close()
       await own?.writer.close(config.SHUTDOWN_TIMEOUT_MS)

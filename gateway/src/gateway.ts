@@ -3,10 +3,10 @@
 // start during a QuestDB outage spools), and returns close() that shuts down
 // in reverse order.
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { Logger } from 'pino'
-import type { Config } from '../../schemas/config.js'
+import { gatewayAddressFile, type Config } from '../../schemas/config.js'
 import { createLocalLiveBus, type LiveBus } from '../../schemas/live.js'
 import { createFleetBroker, type Addresses, type FleetBroker } from './broker/broker.js'
 import { openDeviceRegistry, type DeviceRegistry } from './broker/device-registry.js'
@@ -26,10 +26,15 @@ export interface GatewayDeps {
   questdbHttpUrl: string
   live?: LiveBus
   metrics?: GatewayMetrics
+  /** A managed QuestDB's state (false while it is being restarted). */
+  questdbUp?: () => boolean
 }
 
 export interface Gateway {
+  /** URLs to connect to (127.0.0.1 for a wildcard bind). */
   addresses: Addresses
+  /** The addresses actually bound (0.0.0.0 stays 0.0.0.0), for logs. */
+  bound: Addresses
   broker: FleetBroker
   registry: DeviceRegistry
   spool: Spool
@@ -154,13 +159,19 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     questdb.close()
     throw err
   }
-  log.info({ ...addresses, ackMode: config.ACK_MODE, ilpProtocol: questdb.state().ilpProtocol, devices: registry.size() }, 'gateway listening')
+  // for the simulator and other local clients: the ports actually bound (MQTT_PORT may be 0)
+  const addressFile = gatewayAddressFile(config.DATA_DIR)
+  mkdirSync(dirname(addressFile), { recursive: true })
+  writeFileSync(addressFile, JSON.stringify(addresses) + '\n')
+  const bound = boundAddresses(addresses, config.MQTT_HOST)
+  log.info({ ...bound, ackMode: config.ACK_MODE, ilpProtocol: questdb.state().ilpProtocol, devices: registry.size() }, 'gateway listening')
 
   /** QuestDB unreachable as far as this gateway knows: no tables yet, or its last write failed. */
-  const questdbDown = (): boolean => !questdb.state().tables || !lastWriteOk
+  const questdbDown = (): boolean => !questdb.state().tables || !lastWriteOk || deps.questdbUp?.() === false
   function readiness (): Readiness {
     const q = questdb.state()
     const degraded: string[] = []
+    if (deps.questdbUp?.() === false) degraded.push('managed questdb exited: restarting with backoff')
     if (questdbDown()) degraded.push(`questdb unreachable: readings are kept in the spool (${spool.stats().unconfirmedBytes} bytes unconfirmed)`)
     if (!q.tables) degraded.push('questdb tables not created yet: retrying; the spool is not drained until they exist')
     if (!q.protocolProbed) degraded.push(`ilp protocol ${q.ilpProtocol} until questdb /settings answers`)
@@ -180,12 +191,20 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
       await spool.close(questdbDown() ? 0 : Math.max(0, deadline - Date.now()))
       await sender.close()
       registry.close()
+      rmSync(addressFile, { force: true })
       log.info('gateway closed')
     })()
     return await closing
   }
 
-  return { addresses, broker, registry, spool, pipeline, live, metrics, internalToken: token, readiness, close }
+  return { addresses, bound, broker, registry, spool, pipeline, live, metrics, internalToken: token, readiness, close }
+}
+
+/** The broker's connect URLs with the host it was told to bind: a wildcard is logged as what it is. */
+export function boundAddresses (addresses: Addresses, host: string): Addresses {
+  if (host !== '0.0.0.0' && host !== '::') return addresses
+  const h = host === '::' ? '[::]' : host
+  return Object.fromEntries(Object.entries(addresses).map(([k, url]) => [k, (url as string).replace('//127.0.0.1:', `//${h}:`)])) as unknown as Addresses
 }
 
 /** The hand-written encoder (see its costs above), whose protocol changes once QuestDB's /settings has answered. */

@@ -8,7 +8,13 @@ import type { Logger } from 'pino'
 import { isReady } from '../../scripts/questdb.js'
 import type { Readiness } from './gateway.js'
 
-export interface GatewayHttp { url: string, server: Server, close: () => Promise<void> }
+export interface GatewayHttp {
+  url: string
+  /** The address actually bound, for logs. */
+  bound: string
+  server: Server
+  close: () => Promise<void>
+}
 
 export interface GatewayHttpOptions {
   host: string
@@ -55,9 +61,11 @@ export async function startGatewayHttp (opts: GatewayHttpOptions): Promise<Gatew
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve() }) })
   const { port } = server.address() as AddressInfo
   const url = `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${port}`
-  opts.log.info({ url }, 'gateway http listening')
+  const bound = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`
+  opts.log.info({ url: bound }, 'gateway http listening')
   return {
     url,
+    bound,
     server,
     async close () {
       closing = true

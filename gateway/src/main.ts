@@ -69,14 +69,14 @@ export async function ensureQuestDb (config: Config, log: Logger, metrics?: Gate
     root: join(config.DATA_DIR, 'questdb', 'root'),
     ports: await managedQuestDbPorts(config),
     log: (msg, data) => qlog.info(data ?? {}, msg),
-    onExit: ({ code, pid, restartInMs, output }) => qlog.error({ code, pid, restartInMs, output: output.slice(-2048) }, 'questdb exited, restarting'),
+    onExit: ({ code, pid, restartInMs, output }) => qlog.error({ code, jvmPid: pid, restartInMs, output: output.slice(-2048) }, 'questdb exited, restarting'),
     onRestartFailed: ({ err, retryInMs }) => {
       metrics?.questdbRestarts.inc({ outcome: 'failed' })
       qlog.error({ err, retryInMs }, 'questdb restart failed')
     },
     onRestart: ({ pid, restarts }) => {
       metrics?.questdbRestarts.inc({ outcome: 'ok' })
-      qlog.warn({ pid, restarts }, 'questdb restarted')
+      qlog.warn({ jvmPid: pid, restarts }, 'questdb restarted')
     }
   })
   metrics?.observeQuestDb(managed.up)

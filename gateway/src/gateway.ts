@@ -83,8 +83,9 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     onProtocol: version => encoder.use(version)
   })
   // a QuestDB that answers gets its tables before the broker listens, as
-  // before; one that does not (or is slow to) does not hold the start
-  await Promise.race([questdb.firstAttempt, new Promise(resolve => setTimeout(resolve, 2000).unref())])
+  // before; a refused connection fails at once, a silent one holds the start
+  // for 10 s at most
+  await Promise.race([questdb.firstAttempt, new Promise(resolve => setTimeout(resolve, 10000).unref())])
   let lastWriteOk = true
   const sender = createIlpSender({
     httpUrl: deps.questdbHttpUrl,

@@ -58,6 +58,7 @@ t.test('a killed managed QuestDB comes back on the same ports; reads answer 503 
   const pid = managed.pid()
   process.kill(pid, 'SIGKILL')
   await pollUntil(async () => !managed.up(), 30000, 'the supervisor to see the exit')
+  t.match(await (await fetch(api.url + '/metrics')).text(), /^fleetgate_questdb_up 0$/m, 'QuestDB down in the metrics')
   // while it is down: every read 503 with Retry-After, /readyz says why, the spool acknowledges
   for (const path of READS) {
     const r = await get(path)
@@ -75,10 +76,9 @@ t.test('a killed managed QuestDB comes back on the same ports; reads answer 503 
   t.equal(managed.restarts(), 1)
   t.equal(readFileSync(questdbPortsFile(config), 'utf8'), ports, 'on the same ports')
   t.equal(gw.questdb.pgUrl, managed.pgUrl)
-  const metrics = await (await fetch(api.url + '/metrics')).text()
-  t.match(metrics, /^fleetgate_questdb_restarts_total\{outcome="ok"\} 1$/m, 'the restart is counted')
-  t.match(metrics, /^fleetgate_questdb_up 1$/m)
+  t.match(await (await fetch(api.url + '/metrics')).text(), /^fleetgate_questdb_restarts_total\{outcome="ok"\} 1$/m, 'the restart is counted')
   t.equal(await pollCount(gw.questdb.pgUrl, 'SELECT count() n FROM readings', 20, 120000), 20, 'what was acknowledged meanwhile arrives')
+  t.match(await (await fetch(api.url + '/metrics')).text(), /^fleetgate_questdb_up 1$/m, 'and QuestDB counts as up again')
   for (const path of READS) t.equal((await get(path)).status, 200, `${path} answers again`)
 
   // a simulated fleet, then the whole gateway restarts while --verify runs

@@ -169,6 +169,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
 
   /** QuestDB unreachable as far as this gateway knows: no tables yet, or its last write failed. */
   const questdbDown = (): boolean => !questdb.state().tables || !lastWriteOk || deps.questdbUp?.() === false
+  metrics.observeQuestDb(() => !questdbDown())
   function readiness (): Readiness {
     const q = questdb.state()
     const degraded: string[] = []

@@ -79,7 +79,6 @@ export async function ensureQuestDb (config: Config, log: Logger, metrics?: Gate
       qlog.warn({ jvmPid: pid, restarts }, 'questdb restarted')
     }
   })
-  metrics?.observeQuestDb(managed.up)
   mkdirSync(join(config.DATA_DIR, 'questdb'), { recursive: true })
   writeFileSync(questdbAddressFile(config), JSON.stringify({ httpUrl: managed.httpUrl, pgUrl: managed.pgUrl }) + '\n', { mode: 0o600 })
   return { httpUrl: managed.httpUrl, pgUrl: managed.pgUrl, managed }

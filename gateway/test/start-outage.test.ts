@@ -53,6 +53,7 @@ t.test('start during a QuestDB outage: accept and spool, say so, drain when it i
   const body = await ready.json() as { checks: Record<string, boolean>, degraded: string[] }
   t.same(body.checks, { questdb: false, broker: true, tables: false })
   t.match(body.degraded, [/^questdb unreachable: readings are kept in the spool \(\d+ bytes unconfirmed\)$/, /^questdb tables not created yet/, /^ilp protocol 1 until questdb \/settings answers$/], 'says what is degraded')
+  t.match(await gw.gateway.metrics.registry.metrics(), /^fleetgate_questdb_up 0$/m, 'fleetgate_questdb_up 0')
   const key = createApiKey(dataDir, 'read').key
   const history = await fetch(api.url + '/api/v1/vehicles', { headers: { authorization: `Bearer ${key}` } })
   t.equal(history.status, 503, 'history: 503 while QuestDB is unreachable')
@@ -76,4 +77,5 @@ t.test('start during a QuestDB outage: accept and spool, say so, drain when it i
   t.equal(after.status, 200, '/readyz: ready')
   t.same(after.body, { status: 'ready', checks: { questdb: true, broker: true, tables: true } }, 'nothing degraded')
   t.equal((await fetch(api.url + '/api/v1/vehicles', { headers: { authorization: `Bearer ${key}` } })).status, 200, 'history answers')
+  t.match(await gw.gateway.metrics.registry.metrics(), /^fleetgate_questdb_up 1$/m, 'fleetgate_questdb_up 1')
 })

@@ -185,14 +185,14 @@ async function startCommand (cmd: 'start' | 'gateway' | 'api', config: Config): 
     return -1
   }
   const { runGateway } = await import('../gateway/src/main.js')
-  const { runApi } = await import('../api/src/main.js')
+  const { runApi, httpTimeouts } = await import('../api/src/main.js')
   if (cmd === 'gateway') {
     const gw = await runGateway(config, log)
-    let http: { url: string, close: () => Promise<void> } | null = null
+    let http: { bound: string, close: () => Promise<void> } | null = null
     if (config.GATEWAY_HTTP_PORT >= 0) {
       const { startGatewayHttp } = await import('../gateway/src/http.js')
       try {
-        http = await startGatewayHttp({ host: config.HTTP_HOST, port: config.GATEWAY_HTTP_PORT, registry: gw.gateway.metrics.registry, questdb: gw.questdb, brokerReady: () => !gw.gateway.broker.aedes.closed, log })
+        http = await startGatewayHttp({ host: config.HTTP_HOST, port: config.GATEWAY_HTTP_PORT, registry: gw.gateway.metrics.registry, questdb: gw.questdb, brokerReady: () => !gw.gateway.broker.aedes.closed, readiness: gw.gateway.readiness, log, timeouts: httpTimeouts(config) })
       } catch (err) {
         await gw.close()
         throw err
@@ -200,11 +200,11 @@ async function startCommand (cmd: 'start' | 'gateway' | 'api', config: Config): 
     }
     // the small port stays up while the gateway drains, so /readyz answers 503 meanwhile
     onSignals(log, async () => { await gw.close(); await http?.close() })
-    log.info({ ...gw.gateway.addresses, http: http?.url }, 'fleetgate gateway up')
+    log.info({ ...gw.gateway.bound, http: http?.bound }, 'fleetgate gateway up')
   } else if (cmd === 'api') {
     const api = await runApi(config, log)
     onSignals(log, api.close)
-    log.info({ http: api.url }, 'fleetgate api up')
+    log.info({ http: api.bound }, 'fleetgate api up')
   } else if (config.GATEWAY_WORKERS > 0) {
     // the gateway as worker processes behind the same ports, the api here
     const { ensureQuestDb } = await import('../gateway/src/main.js')
@@ -226,14 +226,15 @@ async function startCommand (cmd: 'start' | 'gateway' | 'api', config: Config): 
     const gw = await runGateway(config, log)
     let api
     try {
-      api = await runApi(config, log, { questdb: gw.questdb, live: gw.gateway.live, brokerReady: () => !gw.gateway.broker.aedes.closed, pipeline: gw.gateway.pipeline, registries: [gw.gateway.metrics.registry] })
+      api = await runApi(config, log, { questdb: gw.questdb, live: gw.gateway.live, brokerReady: () => !gw.gateway.broker.aedes.closed, gatewayReadiness: gw.gateway.readiness, pipeline: gw.gateway.pipeline, registries: [gw.gateway.metrics.registry] })
     } catch (err) {
       await gw.close()
       throw err
     }
     const apiRef = api
     onSignals(log, async () => { await apiRef.close(); await gw.close() })
-    log.info({ http: api.url, live: api.url.replace(/^http/, 'ws') + '/api/v1/live', ...gw.gateway.addresses, questdb: gw.questdb.httpUrl }, 'fleetgate up')
+    // the addresses bound, not the loopback URLs derived from a wildcard
+    log.info({ http: api.bound, live: api.bound.map(u => u.replace(/^http/, 'ws') + '/api/v1/live'), ...gw.gateway.bound, questdb: gw.questdb.httpUrl }, 'fleetgate up')
   }
   return -1
 }

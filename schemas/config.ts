@@ -2,6 +2,7 @@
 // config.schema.json; a bad value fails the start naming the variable.
 import { Ajv } from 'ajv'
 import configSchema from './config.schema.json' with { type: 'json' }
+import { join } from 'node:path'
 import type { Config } from './types.js'
 
 export type { Config }
@@ -34,5 +35,15 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   if ((raw.TLS_CERT_FILE === undefined) !== (raw.TLS_KEY_FILE === undefined)) {
     throw new ConfigError('invalid configuration: TLS_CERT_FILE and TLS_KEY_FILE must be set together')
   }
-  return raw as Config
+  const config = raw as Config
+  // node refuses a headers timeout longer than the request timeout
+  if (config.HTTP_HEADERS_TIMEOUT_MS > config.HTTP_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError(`invalid configuration: HTTP_HEADERS_TIMEOUT_MS (${config.HTTP_HEADERS_TIMEOUT_MS}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${config.HTTP_REQUEST_TIMEOUT_MS})`)
+  }
+  return config
+}
+
+/** Where a running gateway writes the addresses it listens on, for the simulator on the same machine. */
+export function gatewayAddressFile (dataDir: string): string {
+  return join(dataDir, 'gateway', 'addresses.json')
 }

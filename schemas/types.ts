@@ -144,6 +144,18 @@ export interface Config {
    */
   HTTP_PORT: number
   /**
+   * Time a client has to send a request's headers, on the api and the gateway's HTTP port; a slower client gets 408 and its connection is closed. At most HTTP_REQUEST_TIMEOUT_MS.
+   */
+  HTTP_HEADERS_TIMEOUT_MS: number
+  /**
+   * Time a client has to send a whole request (headers and body); WebSocket connections are not bound by it once upgraded.
+   */
+  HTTP_REQUEST_TIMEOUT_MS: number
+  /**
+   * How long an idle keep-alive connection stays open after a response. Behind a load balancer, keep it above the balancer's own idle timeout.
+   */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: number
+  /**
    * Spool, device token registry and managed QuestDB data.
    */
   DATA_DIR: string
@@ -155,6 +167,14 @@ export interface Config {
    * An existing QuestDB's PostgreSQL wire address, e.g. postgres://admin:quest@127.0.0.1:8812/qdb.
    */
   QUESTDB_PG_URL?: string
+  /**
+   * The managed QuestDB's HTTP port (when QUESTDB_HTTP_URL is unset), on 127.0.0.1; 0: a free port chosen at the first start and kept in DATA_DIR/questdb/ports.json, so it stays the same across restarts.
+   */
+  QUESTDB_MANAGED_HTTP_PORT: number
+  /**
+   * The managed QuestDB's PostgreSQL wire port, on 127.0.0.1; 0: chosen once and kept like QUESTDB_MANAGED_HTTP_PORT.
+   */
+  QUESTDB_MANAGED_PG_PORT: number
   /**
    * When a QoS 1 PUBACK is sent: spool (fsynced to the local spool) or commit (QuestDB answered 2xx).
    */
@@ -506,6 +526,10 @@ export interface Health {
   checks?: {
     [k: string]: boolean
   }
+  /**
+   * What does not work fully, one line each for an operator (e.g. QuestDB unreachable while readings are spooled).
+   */
+  degraded?: string[]
 }
 
 /**

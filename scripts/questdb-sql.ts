@@ -38,3 +38,16 @@ export async function waitWalApplied (pgUrl: string, timeoutMs = 60000): Promise
     return rows.every(r => !r.suspended && Number(r.writerTxn) >= Number(r.sequencerTxn))
   }, timeoutMs, 'WAL applied')
 }
+
+const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND'])
+// PostgreSQL SQLSTATE class 08 (connection exception) and 57P01-57P03 (shutdown, cannot connect now)
+const PG_CODE = /^(08...|57P0[123])$/
+// node-postgres says these in words only
+const PG_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Connection ended unexpectedly|Client has encountered a connection error)/
+
+/** True for an error of a QuestDB that could not be reached, as opposed to one that refused a query. */
+export function isUnreachable (err: unknown): boolean {
+  const e = err as { code?: unknown, message?: unknown } | null
+  if (typeof e?.code === 'string' && (NET_CODES.has(e.code) || PG_CODE.test(e.code))) return true
+  return typeof e?.message === 'string' && PG_MESSAGES.test(e.message)
+}

@@ -1,7 +1,8 @@
 // Managed QuestDB: fetch the official jar from Maven Central with mvn (cached in
 // .cache/questdb), pick a JDK that runs it, start it on 127.0.0.1 and free
 // ports with its own data folder, wait until /ping answers 204 and pg answers
-// SELECT 1, and stop it cleanly. Used by `npm start` and by the tests alike.
+// SELECT 1, and stop it cleanly; supervised, restart it with backoff on the
+// same ports when it dies. Used by `npm start` and by the tests alike.
 //
 //   tsx scripts/questdb.ts fetch            fetch the jar (idempotent)
 //   tsx scripts/questdb.ts start [root]     run one in the foreground until Ctrl-C
@@ -145,6 +146,8 @@ export interface StartOptions {
   ports?: Partial<QuestDbPorts>
   log?: LogFn
   readyTimeoutMs?: number
+  /** Ends a start that is still waiting for readiness. */
+  signal?: AbortSignal
 }
 
 export interface ManagedQuestDb {
@@ -210,6 +213,11 @@ export async function startQuestDb (opts: StartOptions): Promise<ManagedQuestDb>
       if (m) jvmPid = Number(m[1])
     }
     if (!alive) throw new Error(`questdb exited before it was ready:\n${output}`)
+    if (opts.signal?.aborted) {
+      child.stdin?.end()
+      await exited
+      throw new Error('questdb start aborted')
+    }
     if (Date.now() > deadline) {
       child.stdin?.end()
       throw new Error(`questdb not ready within ${opts.readyTimeoutMs ?? 60000} ms:\n${output}`)
@@ -233,6 +241,108 @@ export async function startQuestDb (opts: StartOptions): Promise<ManagedQuestDb>
     return await stopping
   }
   return { httpUrl, pgUrl, ports, version: release.version, pid: jvmPid, stop, exited, output: () => output }
+}
+
+export interface SuperviseOptions extends StartOptions {
+  /** Required: the same ports at every restart, so that addresses given out stay valid. */
+  ports: QuestDbPorts
+  backoffMinMs?: number
+  backoffMaxMs?: number
+  /** The JVM died on its own; a restart follows in restartInMs. */
+  onExit?: (info: { code: number | null, pid: number, restartInMs: number, output: string }) => void
+  /** A restart failed; the next try follows in retryInMs. */
+  onRestartFailed?: (info: { err: Error, retryInMs: number }) => void
+  /** Up again after an exit. */
+  onRestart?: (info: { pid: number, restarts: number }) => void
+}
+
+export interface SupervisedQuestDb {
+  httpUrl: string
+  pgUrl: string
+  ports: QuestDbPorts
+  version: string
+  /** The current JVM's pid. */
+  pid: () => number
+  /** False from the JVM's exit until it answers again. */
+  up: () => boolean
+  restarts: () => number
+  stop: () => Promise<void>
+}
+
+/** Below this uptime an exit counts as part of a crash loop and the backoff keeps growing. */
+const STABLE_MS = 60000
+
+/**
+ * A managed QuestDB that is started again, with exponential backoff, whenever
+ * its JVM exits without stop(). The first start is awaited and its failure
+ * thrown: a missing JDK or a taken port is for the operator to fix.
+ */
+export async function superviseQuestDb (opts: SuperviseOptions): Promise<SupervisedQuestDb> {
+  const minMs = opts.backoffMinMs ?? 1000
+  const maxMs = opts.backoffMaxMs ?? 30000
+  let current = await startQuestDb(opts)
+  let startedAt = Date.now()
+  let up = true
+  let restarts = 0
+  let stopping = false
+  const abort = new AbortController()
+  let wake: (() => void) | null = null
+  const sleep = async (ms: number): Promise<void> => await new Promise<void>(resolve => {
+    const timer = setTimeout(resolve, ms)
+    wake = () => { clearTimeout(timer); resolve() }
+  }).finally(() => { wake = null })
+
+  async function watch (): Promise<void> {
+    let backoff = minMs
+    for (;;) {
+      const code = await current.exited
+      if (stopping) return
+      up = false
+      backoff = Date.now() - startedAt < STABLE_MS ? backoff : minMs
+      opts.onExit?.({ code, pid: current.pid, restartInMs: backoff, output: current.output() })
+      for (;;) {
+        await sleep(backoff)
+        if (stopping) return
+        // whether this try fails or the next instance dies young, wait longer next time
+        backoff = Math.min(backoff * 2, maxMs)
+        try {
+          current = await startQuestDb({ ...opts, signal: abort.signal })
+          startedAt = Date.now()
+          restarts++
+          up = true
+          opts.onRestart?.({ pid: current.pid, restarts })
+          break
+        } catch (err) {
+          if (stopping) return
+          opts.onRestartFailed?.({ err: err as Error, retryInMs: backoff })
+        }
+      }
+    }
+  }
+  const watching = watch()
+
+  let stopped: Promise<void> | undefined
+  return {
+    httpUrl: current.httpUrl,
+    pgUrl: current.pgUrl,
+    ports: opts.ports,
+    version: current.version,
+    pid: () => current.pid,
+    up: () => up,
+    restarts: () => restarts,
+    async stop () {
+      stopped ??= (async () => {
+        stopping = true
+        abort.abort()
+        wake?.()
+        // the watcher waits for this instance's exit, or for a start that the abort ends
+        await current.stop()
+        await watching
+        await current.stop()
+      })()
+      return await stopped
+    }
+  }
 }
 
 export async function isReady (httpUrl: string, pgUrl: string): Promise<boolean> {

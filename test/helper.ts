@@ -72,7 +72,7 @@ export async function startStack (t: T, db: { httpUrl: string, pgUrl: string }, 
   const log = quietLogger()
   const gw = await runGateway(config, log)
   t.teardown(() => gw.close())
-  const api = await runApi(config, log, { questdb: gw.questdb, live: gw.gateway.live, pipeline: gw.gateway.pipeline, registries: [gw.gateway.metrics.registry] })
+  const api = await runApi(config, log, { questdb: gw.questdb, live: gw.gateway.live, gatewayReadiness: gw.gateway.readiness, pipeline: gw.gateway.pipeline, registries: [gw.gateway.metrics.registry] })
   t.teardown(() => api.close())
   return { config, gw, api, mqttUrl: gw.gateway.addresses.mqtt, httpUrl: api.url, pgUrl: db.pgUrl, questdbHttpUrl: db.httpUrl }
 }

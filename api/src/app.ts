@@ -26,6 +26,7 @@ import devices from './routes/devices.js'
 import apiKeyRoutes from './routes/api-keys.js'
 import web, { type WebOptions } from './plugins/web.js'
 import { isReady } from '../../scripts/questdb.js'
+import type { Readiness } from '../../gateway/src/gateway.js'
 
 export interface AppOptions {
   pgUrl: string
@@ -33,6 +34,8 @@ export interface AppOptions {
   live: LiveSource
   /** Whether the broker side is up (in one process: the gateway's broker). */
   brokerReady?: () => boolean
+  /** In one process with the gateway: its own checks and what is degraded (QuestDB tables, ILP protocol). */
+  gatewayReadiness?: () => Readiness
   /** Live-feed settings beside its source: bounds, metrics; a verifyToken here replaces the API-key check. */
   liveFeed?: Omit<LiveFeedOptions, 'source'>
   /** Where POST /vehicles/:id/readings goes: the gateway's pipeline, or the api's own. */
@@ -93,6 +96,14 @@ export function redactUrl (url: string): string {
 
 const health = { 200: ref('health'), 503: ref('health') }
 
+/** /readyz's `degraded`: the gateway's own lines, else one per failed check. */
+export function degradedLines (checks: Record<string, boolean>, gateway?: Readiness): string[] {
+  const lines = [...gateway?.degraded ?? []]
+  if (!checks.questdb && !lines.some(l => l.startsWith('questdb unreachable'))) lines.unshift('questdb unreachable: history requests answer 503')
+  if (!checks.broker) lines.push('broker not up: no live stream')
+  return lines
+}
+
 const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(errors)
   // one line per request, in place of Fastify's two (main.ts turns those off):
@@ -115,12 +126,15 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
 
   fastify.get('/healthz', { schema: { summary: 'Liveness', tags: ['ops'], response: health } }, async () => ({ status: 'ok' }))
   fastify.get('/readyz', { schema: { summary: 'Readiness: QuestDB and the broker; 503 while shutting down', tags: ['ops'], response: health } }, async (_req, reply) => {
-    const checks = {
+    const gateway = opts.gatewayReadiness?.()
+    const checks: Record<string, boolean> = {
       questdb: !shuttingDown && await isReady(opts.questdbHttpUrl, opts.pgUrl),
-      broker: !shuttingDown && (opts.brokerReady?.() ?? true)
+      broker: !shuttingDown && (opts.brokerReady?.() ?? true),
+      ...gateway?.checks
     }
-    const ok = checks.questdb && checks.broker
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : shuttingDown ? 'shutting_down' : 'not_ready', checks })
+    const degraded = degradedLines(checks, gateway)
+    const ok = !shuttingDown && Object.values(checks).every(Boolean)
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : shuttingDown ? 'shutting_down' : 'not_ready', checks, ...(degraded.length > 0 ? { degraded } : {}) })
   })
 
   // at this level, not under the prefix: fastify.liveMetrics is for /metrics

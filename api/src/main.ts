@@ -28,6 +28,8 @@ export interface ApiDeps {
   questdb?: QuestDbAddress
   live?: LiveSource
   brokerReady?: () => boolean
+  /** The gateway's readiness, when in the same process. */
+  gatewayReadiness?: AppOptions['gatewayReadiness']
   liveFeed?: AppOptions['liveFeed']
   /** The gateway's pipeline, when in the same process. */
   pipeline?: Pipeline
@@ -37,7 +39,28 @@ export interface ApiDeps {
   remoteMetrics?: AppOptions['remoteMetrics']
 }
 
-export interface RunningApi { fastify: FastifyInstance, url: string, close: () => Promise<void> }
+/**
+ * Node's http server options from config. Node checks the headers and request
+ * timeouts only every connectionsCheckingInterval (30 s by default), so a
+ * slow-headers client would keep its socket up to that much longer.
+ */
+export function httpTimeouts (config: Config): { headersTimeout: number, requestTimeout: number, keepAliveTimeout: number, connectionsCheckingInterval: number } {
+  return {
+    headersTimeout: config.HTTP_HEADERS_TIMEOUT_MS,
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    connectionsCheckingInterval: Math.min(1000, config.HTTP_HEADERS_TIMEOUT_MS)
+  }
+}
+
+export interface RunningApi {
+  fastify: FastifyInstance
+  /** A URL to connect to (127.0.0.1 for a wildcard bind). */
+  url: string
+  /** Every address actually bound, for logs. */
+  bound: string[]
+  close: () => Promise<void>
+}
 
 function findQuestDb (config: Config): QuestDbAddress {
   if (config.QUESTDB_HTTP_URL && config.QUESTDB_PG_URL) return { httpUrl: config.QUESTDB_HTTP_URL, pgUrl: config.QUESTDB_PG_URL }
@@ -88,7 +111,8 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
   }
   const pipeline = deps.pipeline ?? (own as NonNullable<typeof own>).pipeline
   const apiKeys = openApiKeyStore(config.DATA_DIR, config.API_KEYS)
-  const https = config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) } : null
+  const timeouts = httpTimeouts(config)
+  const https = config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE), ...timeouts } : null
   const fastify = Fastify({
     loggerInstance: log.child({ part: 'api' }) as unknown as FastifyBaseLogger,
     requestIdHeader: 'x-request-id',
@@ -98,13 +122,18 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     trustProxy: false,
     // an unknown query parameter is an error, not silently dropped (a typo like `lmit` must not pass)
     ajv: { customOptions: { removeAdditional: false } },
-    ...(https ? { https } : {})
+    // Fastify sets these two on the server after creating it (its defaults: no
+    // request timeout, 72 s keep-alive); the headers timeout only through `http`
+    requestTimeout: timeouts.requestTimeout,
+    keepAliveTimeout: timeouts.keepAliveTimeout,
+    ...(https ? { https } : { http: timeouts })
   }) as unknown as FastifyInstance
   const registered = fastify.register(app, {
     pgUrl: questdb.pgUrl,
     questdbHttpUrl: questdb.httpUrl,
     live,
     ...(brokerReady ? { brokerReady } : {}),
+    ...(deps.gatewayReadiness ? { gatewayReadiness: deps.gatewayReadiness } : {}),
     pipeline,
     apiKeys,
     dataDir: config.DATA_DIR,
@@ -135,9 +164,13 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     log.warn({ dataDir: config.DATA_DIR }, 'no API keys yet: make one with `npx fleetgate apikey --role admin` (same DATA_DIR), or set API_AUTH=off for local development')
   }
   const source = live
+  const scheme = https ? 'https' : 'http'
+  const bound = fastify.addresses().map(a => typeof a === 'string' ? a : `${scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`)
+  log.info({ http: bound }, 'api listening')
   return {
     fastify,
     url: url.replace('0.0.0.0', '127.0.0.1'),
+    bound,
     async close () {
       await fastify.close()
       await own?.writer.close(config.SHUTDOWN_TIMEOUT_MS)

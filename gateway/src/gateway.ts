@@ -1,10 +1,12 @@
-// buildGateway: wiring only. Creates the tables, the writer, the pipeline and
-// the broker, listens, and returns close() that shuts down in reverse order.
+// buildGateway: wiring only. Opens the spool, the writer, the pipeline and the
+// broker, listens at once (QuestDB's tables are made in the background, so a
+// start during a QuestDB outage spools), and returns close() that shuts down
+// in reverse order.
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { Logger } from 'pino'
-import type { Config } from '../../schemas/config.js'
+import { gatewayAddressFile, type Config } from '../../schemas/config.js'
 import { createLocalLiveBus, type LiveBus } from '../../schemas/live.js'
 import { createFleetBroker, type Addresses, type BrokerOptions, type FleetBroker } from './broker/broker.js'
 import { openDeviceRegistry, type DeviceRegistry } from './broker/device-registry.js'
@@ -13,9 +15,10 @@ import { createToRows } from './ingest/to-rows.js'
 import { createMonotonicClock } from './ingest/timestamps.js'
 import { createPipeline, type Pipeline, type DurableSink } from './ingest/pipeline.js'
 import { createFastIlpEncoder } from './questdb/ilp-fast-encoder.js'
-import { createIlpSender } from './questdb/ilp-sender.js'
+import { createIlpSender, IlpGiveUpError, type IlpSender } from './questdb/ilp-sender.js'
 import { openSpool, type Spool } from './spool/spool.js'
-import { createTables, ilpProtocolVersion } from './questdb/tables.js'
+import { prepareQuestDb, type QuestDbPreparation } from './questdb/prepare.js'
+import type { IlpEncoder, IlpProtocolVersion } from './questdb/ilp-encoder.js'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
 
 export interface GatewayDeps {
@@ -26,10 +29,15 @@ export interface GatewayDeps {
   /** Default DATA_DIR/spool; each worker of a multi-process gateway has its own. */
   spoolDir?: string
   onSession?: BrokerOptions['onSession']
+  /** A managed QuestDB's state (false while it is being restarted). */
+  questdbUp?: () => boolean
 }
 
 export interface Gateway {
+  /** URLs to connect to (127.0.0.1 for a wildcard bind). */
   addresses: Addresses
+  /** The addresses actually bound (0.0.0.0 stays 0.0.0.0), for logs. */
+  bound: Addresses
   broker: FleetBroker
   registry: DeviceRegistry
   spool: Spool
@@ -37,7 +45,15 @@ export interface Gateway {
   live: LiveBus
   metrics: GatewayMetrics
   internalToken: string
+  /** What works and what is degraded, for /readyz. */
+  readiness: () => Readiness
   close: () => Promise<void>
+}
+
+export interface Readiness {
+  checks: { tables: boolean }
+  /** One line per degraded part, for an operator. */
+  degraded: string[]
 }
 
 /** The secret a separate api process uses to follow the live stream. */
@@ -57,13 +73,28 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
   const live = deps.live ?? createLocalLiveBus()
   mkdirSync(config.DATA_DIR, { recursive: true })
 
-  await createTables(deps.questdbHttpUrl, config.RETENTION_DAYS)
-  const ilpProtocol = await ilpProtocolVersion(deps.questdbHttpUrl, config.ILP_PROTOCOL_VERSION)
-
+  // the hand-written encoder: byte-identical to the official client's on the
+  // hostile corpus (gateway/test/questdb/ilp-fast-encoder.test.ts); 2.36 and
+  // 1.37 us per row with protocols 1 and 2, against the official client's
+  // 12.34 and 10.78 (npm run bench -- encoder)
+  const encoder = createSwitchableEncoder(config.ILP_PROTOCOL_VERSION === '2' ? 2 : 1)
+  const questdb = prepareQuestDb({
+    httpUrl: deps.questdbHttpUrl,
+    retentionDays: config.RETENTION_DAYS,
+    protocol: config.ILP_PROTOCOL_VERSION,
+    log: log.child({ part: 'questdb-setup' }),
+    onProtocol: version => encoder.use(version)
+  })
+  // a QuestDB that answers gets its tables before the broker listens, as
+  // before; a refused connection fails at once, a silent one holds the start
+  // for 10 s at most
+  await Promise.race([questdb.firstAttempt, new Promise(resolve => setTimeout(resolve, 10000).unref())])
+  let lastWriteOk = true
   const sender = createIlpSender({
     httpUrl: deps.questdbHttpUrl,
     log: log.child({ part: 'ilp' }),
     onFlush ({ ok, bytes, ms }) {
+      lastWriteOk = ok
       metrics.ilpBatches.inc({ outcome: ok ? 'ok' : 'error' })
       metrics.ilpFlushSeconds.observe(ms / 1000)
       if (ok) metrics.ilpBytes.inc(bytes)
@@ -81,7 +112,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
   const spool = await openSpool({
     dir: deps.spoolDir ?? join(config.DATA_DIR, 'spool'),
     log: log.child({ part: 'spool' }),
-    sender,
+    sender: afterTables(sender, questdb),
     segmentBytes: config.SPOOL_SEGMENT_BYTES,
     maxBytes: config.SPOOL_MAX_BYTES,
     maxBatchBytes: config.ILP_BATCH_MAX_BYTES,
@@ -99,11 +130,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     maxBatch: config.MAX_BATCH,
     retentionDays: config.RETENTION_DAYS
   }, createMonotonicClock())
-  // the hand-written encoder: byte-identical to the official client's on the
-  // hostile corpus (gateway/test/questdb/ilp-fast-encoder.test.ts); 2.36 and
-  // 1.37 us per row with protocols 1 and 2, against the official client's
-  // 12.34 and 10.78 (npm run bench -- encoder)
-  const pipeline = createPipeline({ toRows, encoder: createFastIlpEncoder({ protocolVersion: ilpProtocol }), sink, live, metrics })
+  const pipeline = createPipeline({ toRows, encoder, sink, live, metrics })
 
   const registry = openDeviceRegistry(config.DATA_DIR)
   const token = internalToken(config)
@@ -124,15 +151,39 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     broker.disconnect(vehicleId)
   })
 
-  const addresses = await broker.listen({
-    host: config.MQTT_HOST,
-    port: config.MQTT_PORT,
-    wsPort: config.MQTT_WS_PORT,
-    tlsPort: config.MQTT_TLS_PORT,
-    tlsCertFile: config.TLS_CERT_FILE,
-    tlsKeyFile: config.TLS_KEY_FILE
-  })
-  log.info({ ...addresses, ackMode: config.ACK_MODE, ilpProtocol, devices: registry.size() }, 'gateway listening')
+  let addresses: Addresses
+  try {
+    addresses = await broker.listen({
+      host: config.MQTT_HOST,
+      port: config.MQTT_PORT,
+      wsPort: config.MQTT_WS_PORT,
+      tlsPort: config.MQTT_TLS_PORT,
+      tlsCertFile: config.TLS_CERT_FILE,
+      tlsKeyFile: config.TLS_KEY_FILE
+    })
+  } catch (err) {
+    questdb.close()
+    throw err
+  }
+  // for the simulator and other local clients: the ports actually bound (MQTT_PORT may be 0)
+  const addressFile = gatewayAddressFile(config.DATA_DIR)
+  mkdirSync(dirname(addressFile), { recursive: true })
+  writeFileSync(addressFile, JSON.stringify(addresses) + '\n')
+  const bound = boundAddresses(addresses, config.MQTT_HOST)
+  log.info({ ...bound, ackMode: config.ACK_MODE, ilpProtocol: questdb.state().ilpProtocol, devices: registry.size() }, 'gateway listening')
+
+  /** QuestDB unreachable as far as this gateway knows: no tables yet, or its last write failed. */
+  const questdbDown = (): boolean => !questdb.state().tables || !lastWriteOk || deps.questdbUp?.() === false
+  metrics.observeQuestDb(() => !questdbDown())
+  function readiness (): Readiness {
+    const q = questdb.state()
+    const degraded: string[] = []
+    if (deps.questdbUp?.() === false) degraded.push('managed questdb exited: restarting with backoff')
+    if (questdbDown()) degraded.push(`questdb unreachable: readings are kept in the spool (${spool.stats().unconfirmedBytes} bytes unconfirmed)`)
+    if (!q.tables) degraded.push('questdb tables not created yet: retrying; the spool is not drained until they exist')
+    if (!q.protocolProbed) degraded.push(`ilp protocol ${q.ilpProtocol} until questdb /settings answers`)
+    return { checks: { tables: q.tables }, degraded }
+  }
 
   let closing: Promise<void> | undefined
   async function close (): Promise<void> {
@@ -142,13 +193,55 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
       // let publishes already waiting for durability get their PUBACK
       while (broker.inflight() > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
       await broker.close()
-      await spool.close(Math.max(0, deadline - Date.now()))
+      questdb.close()
+      // with QuestDB unreachable, waiting cannot drain anything: what is in the spool stays there for the next start
+      await spool.close(questdbDown() ? 0 : Math.max(0, deadline - Date.now()))
       await sender.close()
       registry.close()
+      rmSync(addressFile, { force: true })
       log.info('gateway closed')
     })()
     return await closing
   }
 
-  return { addresses, broker, registry, spool, pipeline, live, metrics, internalToken: token, close }
+  return { addresses, bound, broker, registry, spool, pipeline, live, metrics, internalToken: token, readiness, close }
+}
+
+/** The broker's connect URLs with the host it was told to bind: a wildcard is logged as what it is. */
+export function boundAddresses (addresses: Addresses, host: string): Addresses {
+  if (host !== '0.0.0.0' && host !== '::') return addresses
+  const h = host === '::' ? '[::]' : host
+  return Object.fromEntries(Object.entries(addresses).map(([k, url]) => [k, (url as string).replace('//127.0.0.1:', `//${h}:`)])) as unknown as Addresses
+}
+
+/** The hand-written encoder (see its costs above), whose protocol changes once QuestDB's /settings has answered. */
+function createSwitchableEncoder (initial: IlpProtocolVersion): IlpEncoder & { use: (version: IlpProtocolVersion) => void } {
+  let current = createFastIlpEncoder({ protocolVersion: initial })
+  return {
+    encode: rows => current.encode(rows),
+    use (version) { current = createFastIlpEncoder({ protocolVersion: version }) }
+  }
+}
+
+/** The sender as the spool sees it: nothing is sent before the tables exist. */
+function afterTables (sender: IlpSender, questdb: QuestDbPreparation): IlpSender {
+  let ready = false
+  void questdb.tablesReady.then(() => { ready = true })
+  let wake: (() => void) | null = null
+  return {
+    async send (chunks, stop = () => false) {
+      while (!ready) {
+        if (stop()) throw new IlpGiveUpError('gave up: questdb tables not created')
+        await Promise.race([questdb.tablesReady, new Promise<void>(resolve => {
+          // unref: waiting alone does not keep a process alive; abort() ends the wait
+          const timer = setTimeout(resolve, 100).unref()
+          wake = () => { clearTimeout(timer); resolve() }
+        })])
+        wake = null
+      }
+      await sender.send(chunks, stop)
+    },
+    abort: () => { wake?.(); sender.abort() },
+    close: async () => await sender.close()
+  }
 }

@@ -1,12 +1,15 @@
-// The gateway process: config and logger come in, QuestDB (managed unless
-// configured) and the gateway come up; returns close() for the signal handler.
-import { mkdirSync, writeFileSync, rmSync } from 'node:fs'
+// The gateway process: config and logger come in, QuestDB (managed and
+// supervised unless configured) and the gateway come up; returns close() for
+// the signal handler.
+import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { Config } from '../../schemas/config.js'
 import type { LiveBus } from '../../schemas/live.js'
-import { startQuestDb, type ManagedQuestDb } from '../../scripts/questdb.js'
+import { freePorts, superviseQuestDb, type QuestDbPorts, type SupervisedQuestDb } from '../../scripts/questdb.js'
 import { buildGateway, type Gateway } from './gateway.js'
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
 
 export interface QuestDbAddress { httpUrl: string, pgUrl: string }
 
@@ -15,36 +18,105 @@ export function questdbAddressFile (config: Config): string {
   return join(config.DATA_DIR, 'questdb', 'addresses.json')
 }
 
-export async function ensureQuestDb (config: Config, log: Logger): Promise<QuestDbAddress & { managed?: ManagedQuestDb }> {
+/** Where the managed QuestDB's ports are kept once chosen. */
+export function questdbPortsFile (config: Config): string {
+  return join(config.DATA_DIR, 'questdb', 'ports.json')
+}
+
+const PORT_NAMES = ['http', 'pg', 'ilp', 'httpMin'] as const
+
+/**
+ * The managed QuestDB's ports: from config, else those kept in DATA_DIR, else
+ * free ones chosen now and kept, so that Grafana, psql and the simulator's
+ * --verify find it again after a restart of QuestDB or of the gateway.
+ */
+export async function managedQuestDbPorts (config: Config): Promise<QuestDbPorts> {
+  const file = questdbPortsFile(config)
+  const kept = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Partial<QuestDbPorts> : {}
+  const wanted: Partial<QuestDbPorts> = { ...kept }
+  if (config.QUESTDB_MANAGED_HTTP_PORT > 0) wanted.http = config.QUESTDB_MANAGED_HTTP_PORT
+  if (config.QUESTDB_MANAGED_PG_PORT > 0) wanted.pg = config.QUESTDB_MANAGED_PG_PORT
+  const used = new Set(Object.values(wanted))
+  const free = (await freePorts(8)).filter(p => !used.has(p))
+  const ports = Object.fromEntries(PORT_NAMES.map(name => [name, wanted[name] ?? free.shift()])) as unknown as QuestDbPorts
+  if (PORT_NAMES.some(name => kept[name] !== ports[name])) {
+    mkdirSync(join(config.DATA_DIR, 'questdb'), { recursive: true })
+    writeFileSync(file, JSON.stringify(ports) + '\n')
+  }
+  for (const name of PORT_NAMES) {
+    if (!await portFree(ports[name])) {
+      throw new Error(`the managed QuestDB's ${name} port 127.0.0.1:${ports[name]} is in use. Its ports are kept in ${file} so that its addresses stay the same across restarts: stop what uses it, set QUESTDB_MANAGED_HTTP_PORT / QUESTDB_MANAGED_PG_PORT, or delete the file to choose new ones`)
+    }
+  }
+  return ports
+}
+
+async function portFree (port: number): Promise<boolean> {
+  const srv = createServer()
+  return await new Promise<boolean>(resolve => {
+    srv.once('error', () => resolve(false))
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
+  })
+}
+
+export async function ensureQuestDb (config: Config, log: Logger, metrics?: GatewayMetrics): Promise<QuestDbAddress & { managed?: SupervisedQuestDb }> {
   if (config.QUESTDB_HTTP_URL && config.QUESTDB_PG_URL) {
     log.info({ httpUrl: config.QUESTDB_HTTP_URL }, 'using configured questdb')
     return { httpUrl: config.QUESTDB_HTTP_URL, pgUrl: config.QUESTDB_PG_URL }
   }
   const qlog = log.child({ part: 'questdb' })
-  const managed = await startQuestDb({ root: join(config.DATA_DIR, 'questdb', 'root'), log: (msg, data) => qlog.info(data ?? {}, msg) })
+  const managed = await superviseQuestDb({
+    root: join(config.DATA_DIR, 'questdb', 'root'),
+    ports: await managedQuestDbPorts(config),
+    log: (msg, data) => qlog.info(data ?? {}, msg),
+    onExit: ({ code, pid, restartInMs, output }) => qlog.error({ code, jvmPid: pid, restartInMs, output: output.slice(-2048) }, 'questdb exited, restarting'),
+    onRestartFailed: ({ err, retryInMs }) => {
+      metrics?.questdbRestarts.inc({ outcome: 'failed' })
+      qlog.error({ err, retryInMs }, 'questdb restart failed')
+    },
+    onRestart: ({ pid, restarts }) => {
+      metrics?.questdbRestarts.inc({ outcome: 'ok' })
+      qlog.warn({ jvmPid: pid, restarts }, 'questdb restarted')
+    }
+  })
   mkdirSync(join(config.DATA_DIR, 'questdb'), { recursive: true })
   writeFileSync(questdbAddressFile(config), JSON.stringify({ httpUrl: managed.httpUrl, pgUrl: managed.pgUrl }) + '\n', { mode: 0o600 })
   return { httpUrl: managed.httpUrl, pgUrl: managed.pgUrl, managed }
 }
 
-export interface RunningGateway { gateway: Gateway, questdb: QuestDbAddress, close: () => Promise<void> }
+export interface RunningGateway {
+  gateway: Gateway
+  questdb: QuestDbAddress
+  /** The managed QuestDB, when none is configured. */
+  managed?: SupervisedQuestDb
+  close: () => Promise<void>
+}
 
 export async function runGateway (config: Config, log: Logger, opts: { live?: LiveBus } = {}): Promise<RunningGateway> {
-  const qdb = await ensureQuestDb(config, log)
+  const metrics = createGatewayMetrics()
+  const qdb = await ensureQuestDb(config, log, metrics)
+  const managed = qdb.managed
   let gateway: Gateway
   try {
-    gateway = await buildGateway(config, { log: log.child({ part: 'gateway' }), questdbHttpUrl: qdb.httpUrl, ...(opts.live ? { live: opts.live } : {}) })
+    gateway = await buildGateway(config, {
+      log: log.child({ part: 'gateway' }),
+      questdbHttpUrl: qdb.httpUrl,
+      metrics,
+      ...(managed ? { questdbUp: managed.up } : {}),
+      ...(opts.live ? { live: opts.live } : {})
+    })
   } catch (err) {
-    await qdb.managed?.stop()
+    await managed?.stop()
     throw err
   }
   return {
     gateway,
     questdb: { httpUrl: qdb.httpUrl, pgUrl: qdb.pgUrl },
+    ...(managed ? { managed } : {}),
     async close () {
       await gateway.close()
-      if (qdb.managed) {
-        await qdb.managed.stop()
+      if (managed) {
+        await managed.stop()
         rmSync(questdbAddressFile(config), { force: true })
         log.info('questdb stopped')
       }

@@ -20,6 +20,11 @@ export function createGatewayMetrics (opts: { defaults?: boolean } = {}) {
     questdbErrors: new Counter({ name: 'fleetgate_questdb_errors_total', help: 'Failed QuestDB requests', ...r }),
     pubackSeconds: new Histogram({ name: 'fleetgate_puback_wait_seconds', help: 'Time a QoS 1 publish waited for durability before PUBACK', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30], ...r }),
     spoolWriteSeconds: new Histogram({ name: 'fleetgate_spool_write_seconds', help: 'Duration of one spool group write (O_DSYNC, on the event loop: it is blocked meanwhile)', buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], ...r }),
+    questdbRestarts: new Counter({ name: 'fleetgate_questdb_restarts_total', help: 'Restarts of the managed QuestDB after its JVM exited, by outcome', labelNames: ['outcome'], ...r }),
+    /** QuestDB's state as the gateway knows it, read at scrape time. */
+    observeQuestDb (up: () => boolean) {
+      return new Gauge({ name: 'fleetgate_questdb_up', help: 'Whether QuestDB is reachable as far as the gateway knows: tables made, last write accepted, a managed JVM running', ...r, collect () { this.set(up() ? 1 : 0) } })
+    },
     /** Connected MQTT clients, counted at scrape time. */
     observeConnections (count: () => number) {
       return new Gauge({ name: 'fleetgate_mqtt_connected_clients', help: 'Connected MQTT clients (vehicles and internal): open connections with an accepted session', ...r, collect () { this.set(count()) } })

@@ -3,6 +3,7 @@ import t from 'tap'
 import { startQuestDbForTest, tempDir, testConfig, quietLogger } from '../../test/helper.js'
 import { runGateway } from '../src/main.js'
 import { startGatewayHttp } from '../src/http.js'
+import { httpTimeouts } from '../../api/src/main.js'
 
 t.test('metrics, health and readiness of a gateway running alone', async t => {
   const db = await startQuestDbForTest(t)
@@ -11,9 +12,10 @@ t.test('metrics, health and readiness of a gateway running alone', async t => {
   const gw = await runGateway(config, log)
   t.teardown(() => gw.close())
   let closed = false
-  const http = await startGatewayHttp({ host: '127.0.0.1', port: config.GATEWAY_HTTP_PORT, registry: gw.gateway.metrics.registry, questdb: gw.questdb, brokerReady: () => !closed, log })
+  const http = await startGatewayHttp({ host: '127.0.0.1', port: config.GATEWAY_HTTP_PORT, registry: gw.gateway.metrics.registry, questdb: gw.questdb, brokerReady: () => !closed, readiness: gw.gateway.readiness, log, timeouts: httpTimeouts(config) })
   t.teardown(() => http.close())
   t.match(http.url, /^http:\/\/127\.0\.0\.1:\d+$/)
+  t.same([http.server.headersTimeout, http.server.requestTimeout, http.server.keepAliveTimeout], [config.HTTP_HEADERS_TIMEOUT_MS, config.HTTP_REQUEST_TIMEOUT_MS, config.HTTP_KEEP_ALIVE_TIMEOUT_MS], 'the configured HTTP timeouts')
 
   const metrics = await fetch(http.url + '/metrics')
   t.equal(metrics.status, 200)
@@ -25,7 +27,7 @@ t.test('metrics, health and readiness of a gateway running alone', async t => {
   t.equal((await fetch(http.url + '/healthz')).status, 200)
   const ready = await fetch(http.url + '/readyz')
   t.equal(ready.status, 200)
-  t.same(await ready.json(), { status: 'ready', checks: { questdb: true, broker: true } })
+  t.same(await ready.json(), { status: 'ready', checks: { questdb: true, broker: true, tables: true } }, 'the tables exist when the gateway is up')
   closed = true
   t.equal((await fetch(http.url + '/readyz')).status, 503)
   t.equal((await fetch(http.url + '/nowhere')).status, 404)

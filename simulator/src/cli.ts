@@ -1,10 +1,31 @@
 // Thin CLI over simulate(): parse args, show progress, print the report, exit code.
 import { parseArgs } from 'node:util'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { gatewayAddressFile } from '../../schemas/config.js'
 import { simulate, vehicleIds, type FaultRates, type LoadShape, type OfflineOptions, type Report } from './simulate.js'
 import { obtainTokens } from './tokens.js'
 import { loadNetworkFile, type CityBox } from './roads.js'
 import { resolvePgUrl, verify, type VerifyResult } from './verify.js'
+
+/**
+ * The gateway's MQTT URL, found the way --verify finds QuestDB: --url,
+ * GATEWAY_MQTT_URL, MQTT_PORT on this machine, the running gateway's
+ * DATA_DIR/gateway/addresses.json, else the default port.
+ */
+export function resolveMqttUrl (explicit: string | undefined, dataDir: string, env: Record<string, string | undefined> = process.env): string {
+  if (explicit) return explicit
+  if (env.GATEWAY_MQTT_URL) return env.GATEWAY_MQTT_URL
+  const port = Number(env.MQTT_PORT)
+  if (env.MQTT_PORT && Number.isInteger(port) && port > 0) return `mqtt://127.0.0.1:${port}`
+  const file = gatewayAddressFile(dataDir)
+  if (existsSync(file)) {
+    try {
+      const a = JSON.parse(readFileSync(file, 'utf8')) as { mqtt?: string }
+      if (a.mqtt) return a.mqtt
+    } catch {}
+  }
+  return 'mqtt://127.0.0.1:1883'
+}
 
 const HELP = new URL('../help.txt', import.meta.url)
 
@@ -71,7 +92,7 @@ export async function main (argv: string[]): Promise<number> {
     ({ values } = parseArgs({
       args: argv,
       options: {
-        url: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
+        url: { type: 'string' },
         vehicles: { type: 'string', default: '10' },
         hz: { type: 'string', default: '1' },
         'parked-interval': { type: 'string', default: '30' },
@@ -132,7 +153,7 @@ export async function main (argv: string[]): Promise<number> {
       if (offline.maxS < offline.minS) throw new UsageError('--offline: max below min')
     }
     opts = {
-      url: values.url,
+      url: resolveMqttUrl(values.url, values['data-dir']),
       vehicles,
       hz: num('hz', values.hz, x => x > 0),
       parkedIntervalS: num('parked-interval', values['parked-interval'], x => x > 0),
@@ -154,8 +175,8 @@ export async function main (argv: string[]): Promise<number> {
     process.stderr.write(`${(err as Error).message}\n`)
     return 2
   }
-  const pgUrl = values.verify ? resolvePgUrl(values['pg-url'], values['data-dir']) : null
-  if (values.verify && !pgUrl) {
+  const findPgUrl = (): string | null => resolvePgUrl(values['pg-url'], values['data-dir'])
+  if (values.verify && !findPgUrl()) {
     process.stderr.write('--verify needs QuestDB: --pg-url, QUESTDB_PG_URL, or DATA_DIR/questdb/addresses.json of a managed QuestDB\n')
     return 2
   }
@@ -173,9 +194,13 @@ export async function main (argv: string[]): Promise<number> {
     }
   }, { signal: ac.signal })
   if (tty) process.stderr.write('\n')
-  const v = pgUrl ? await verify(report.ledger, pgUrl) : undefined
+  // looked up again at verify time: a gateway restarted meanwhile may have rewritten it
+  let verifyError: Error | undefined
+  const v = values.verify ? await verify(report.ledger, findPgUrl).catch((err: Error) => { verifyError = err; return undefined }) : undefined
   if (values.json) process.stdout.write(JSON.stringify(reportJson(report, v), null, 2) + '\n')
   else process.stdout.write(formatReport(report, v) + '\n')
+  // the report is printed whatever happened to --verify
+  if (verifyError) process.stderr.write(`--verify failed: ${verifyError.message}\n`)
   const clean = report.unacked === 0 && report.errors === 0 && report.connectFailures === 0
-  return clean && (v === undefined || v.ok) ? 0 : 1
+  return clean && !verifyError && (v === undefined || v.ok) ? 0 : 1
 }

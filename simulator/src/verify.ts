@@ -3,9 +3,11 @@
 // vehicle, a count and a checksum of the timestamps are compared in one
 // grouped query; only vehicles that differ are fetched key by key. The
 // faults sent on purpose must be found in `rejections` with their reason.
+// QuestDB may be restarting meanwhile (with the gateway, or alone): every
+// query is retried until the deadline, its address looked up again each time.
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { query, waitWalApplied } from '../../scripts/questdb-sql.js'
+import { isUnreachable, query as queryAt } from '../../scripts/questdb-sql.js'
 import type { Ledger } from './simulate.js'
 
 export interface VerifyResult {
@@ -27,11 +29,34 @@ export function resolvePgUrl (explicit: string | undefined, dataDir: string): st
   if (explicit) return explicit
   if (process.env.QUESTDB_PG_URL) return process.env.QUESTDB_PG_URL
   const file = join(dataDir, 'questdb', 'addresses.json')
-  if (existsSync(file)) {
-    const a = JSON.parse(readFileSync(file, 'utf8')) as { pgUrl?: string }
-    if (a.pgUrl) return a.pgUrl
+  if (!existsSync(file)) return null
+  try {
+    return (JSON.parse(readFileSync(file, 'utf8')) as { pgUrl?: string }).pgUrl ?? null
+  } catch {
+    return null // removed or half-written by a gateway that is stopping or starting
   }
-  return null
+}
+
+/** The pg URL, or a way to find it again (a restarted gateway may have rewritten addresses.json). */
+export type PgSource = string | (() => string | null)
+
+/** Thrown when QuestDB could not be reached before the deadline. */
+export class VerifyUnreachableError extends Error {}
+
+function connector (pg: PgSource, deadline: number) {
+  return async function query<R extends Record<string, unknown>> (text: string, params: unknown[] = []): Promise<R[]> {
+    for (;;) {
+      const url = typeof pg === 'string' ? pg : pg()
+      try {
+        if (url) return await queryAt<R>(url, text, params)
+      } catch (err) {
+        if (!isUnreachable(err)) throw err
+        if (Date.now() > deadline) throw new VerifyUnreachableError(`QuestDB unreachable at ${(url ?? '').replace(/:[^:@/]+@/, ':***@')}: ${(err as Error).message}`)
+      }
+      if (!url && Date.now() > deadline) throw new VerifyUnreachableError('QuestDB not found (no pg URL)')
+      await new Promise(resolve => setTimeout(resolve, 500))
+    }
+  }
 }
 
 function iso (ms: number): string {
@@ -41,11 +66,20 @@ function iso (ms: number): string {
 /** Seconds without a new row before a QoS 0 verify stops waiting. */
 const STALL_S = 5
 
-export async function verify (ledger: Ledger, pgUrl: string, { timeoutMs = 120000 }: { timeoutMs?: number } = {}): Promise<VerifyResult> {
+export async function verify (ledger: Ledger, pg: PgSource, { timeoutMs = 120000 }: { timeoutMs?: number } = {}): Promise<VerifyResult> {
   const t0 = Date.now()
+  const query = connector(pg, t0 + timeoutMs)
+  const waitWalApplied = async (): Promise<void> => {
+    for (;;) {
+      const rows = await query<{ writerTxn: string, sequencerTxn: string, suspended: boolean }>('SELECT writerTxn, sequencerTxn, suspended FROM wal_tables()')
+      if (rows.every(r => !r.suspended && Number(r.writerTxn) >= Number(r.sequencerTxn))) return
+      if (Date.now() > t0 + timeoutMs) throw new Error(`WAL not applied within ${timeoutMs} ms`)
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
+  }
   // Every PUBACK the gateway sent is for data QuestDB answered 2xx to (or the
   // spool holds): wait until the WAL is applied before counting, not a sleep.
-  await waitWalApplied(pgUrl, timeoutMs)
+  await waitWalApplied()
   const ours = new Set(ledger.vehicleIds)
   const from = iso(ledger.minTsMs)
   const to = iso(ledger.maxTsMs)
@@ -60,17 +94,17 @@ export async function verify (ledger: Ledger, pgUrl: string, { timeoutMs = 12000
     let last = -1
     let still = 0
     for (;;) {
-      const rows = await query<{ n: string }>(pgUrl, 'SELECT count() n FROM readings WHERE ts >= $1 AND ts <= $2', [from, to])
+      const rows = await query<{ n: string }>('SELECT count() n FROM readings WHERE ts >= $1 AND ts <= $2', [from, to])
       const n = Number(rows[0]?.n ?? 0)
       still = n === last ? still + 1 : 0
       if (n >= want || still >= STALL_S || Date.now() > deadline) break
       last = n
       await new Promise(resolve => setTimeout(resolve, 1000))
-      await waitWalApplied(pgUrl, timeoutMs)
+      await waitWalApplied()
     }
   }
   const base = ledger.minTsMs
-  const rows = await query<{ vehicle_id: string, n: string, d: string, s: string }>(pgUrl,
+  const rows = await query<{ vehicle_id: string, n: string, d: string, s: string }>(
     'SELECT vehicle_id, count() n, count_distinct(ts) d, sum((cast(ts AS long) / 1000) - $1) s FROM readings WHERE ts >= $2 AND ts <= $3',
     [String(base), from, to])
   const inDb = new Map<string, { n: number, d: number, s: number }>()
@@ -91,7 +125,7 @@ export async function verify (ledger: Ledger, pgUrl: string, { timeoutMs = 12000
     const sum = want.reduce((a, ts) => a + (ts - base), 0)
     if (got.d === want.length && got.s === sum) continue
     // differs: compare key by key
-    const keys = await query<{ t: string }>(pgUrl, 'SELECT cast(ts AS long) t FROM readings WHERE vehicle_id = $1 AND ts >= $2 AND ts <= $3', [id, from, to])
+    const keys = await query<{ t: string }>('SELECT cast(ts AS long) t FROM readings WHERE vehicle_id = $1 AND ts >= $2 AND ts <= $3', [id, from, to])
     const have = new Set(keys.map(k => Math.floor(Number(k.t) / 1000)))
     const wantSet = new Set(want)
     for (const ts of want) {
@@ -105,7 +139,7 @@ export async function verify (ledger: Ledger, pgUrl: string, { timeoutMs = 12000
 
   const rejections: VerifyResult['rejections'] = {}
   for (const [reason, n] of Object.entries(ledger.quarantinedAcked)) rejections[reason] = { expected: n, found: 0 }
-  const rej = await query<{ vehicle_id: string, reason: string, n: string }>(pgUrl,
+  const rej = await query<{ vehicle_id: string, reason: string, n: string }>(
     'SELECT vehicle_id, reason, count() n FROM rejections WHERE ts >= $1 AND ts <= $2',
     [iso(ledger.startedAtMs - 1000), iso(Date.now() + 1000)])
   for (const r of rej) {

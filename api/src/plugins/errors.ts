@@ -17,7 +17,7 @@
 // | API_ERR_UNSUPPORTED_MEDIA  | 415    | body is not application/json                               |
 // | API_ERR_RATE_LIMITED       | 429    | the key's request budget is spent; see Retry-After          |
 // | API_ERR_INTERNAL           | 500    | a bug or QuestDB failure; the log has the request id        |
-// | API_ERR_UNAVAILABLE        | 503    | durable storage did not confirm in time                     |
+// | API_ERR_UNAVAILABLE        | 503    | QuestDB unreachable, or durable storage did not confirm in time; see Retry-After |
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
 
@@ -27,6 +27,9 @@ export class ApiError extends Error {
     this.name = 'ApiError'
   }
 }
+
+/** Seconds a client is told to wait (Retry-After) after a 503: about one restart of a managed QuestDB. */
+export const RETRY_AFTER_S = 5
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
@@ -63,8 +66,12 @@ function codeOf (err: FastifyError, status: number): string {
 export default fp(async function errors (fastify) {
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500
-    if (status >= 500) request.log.error({ err }, 'request failed')
-    const detail = status >= 500 ? 'internal error; see the server log for the request id' : err.validation ? `${err.validationContext ?? 'request'}${err.message.replace(/^(querystring|params|body|headers)/, '')}` : err.message
+    const unavailable = status === 503 && err instanceof ApiError
+    if (unavailable) request.log.warn({ err }, 'request failed: unavailable')
+    else if (status >= 500) request.log.error({ err }, 'request failed')
+    // [RFC 9110 10.2.3] a 503 may say when to retry
+    if (status === 503 && !reply.hasHeader('retry-after')) void reply.header('retry-after', String(RETRY_AFTER_S))
+    const detail = unavailable ? err.message : status >= 500 ? 'internal error; see the server log for the request id' : err.validation ? `${err.validationContext ?? 'request'}${err.message.replace(/^(querystring|params|body|headers)/, '')}` : err.message
     void reply.code(status).type('application/problem+json').send({
       type: 'about:blank',
       title: TITLES[status] ?? 'Error',

@@ -13,6 +13,8 @@ import { openLive, wsUrl } from '../../api/test/live-helper.js'
 import { createApiKey } from '../../api/src/api-keys.js'
 import { revokeToken } from '../src/broker/device-registry.js'
 import { vehicleTopic } from '../../schemas/topics.js'
+import { simulate, vehicleIds } from '../../simulator/src/simulate.js'
+import { verify } from '../../simulator/src/verify.js'
 
 function workerPids (primary: number): number[] {
   const out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(primary)], { encoding: 'utf8' })
@@ -39,7 +41,7 @@ t.test('two gateway workers behind one port', async t => {
   const { key } = createApiKey(dataDir, 'read')
   const url = `mqtt://127.0.0.1:${mqttPort}`
   const httpUrl = `http://127.0.0.1:${httpPort}`
-  const env = { DATA_DIR: dataDir, MQTT_HOST: '127.0.0.1', MQTT_PORT: String(mqttPort), MQTT_WS_PORT: '-1', HTTP_HOST: '127.0.0.1', HTTP_PORT: String(httpPort), QUESTDB_HTTP_URL: db.httpUrl, QUESTDB_PG_URL: db.pgUrl, GATEWAY_WORKERS: '2', ILP_FLUSH_INTERVAL_MS: '20' }
+  const env = { DATA_DIR: dataDir, MQTT_HOST: '127.0.0.1', MQTT_PORT: String(mqttPort), MQTT_WS_PORT: '-1', HTTP_HOST: '127.0.0.1', HTTP_PORT: String(httpPort), QUESTDB_HTTP_URL: db.httpUrl, QUESTDB_PG_URL: db.pgUrl, GATEWAY_WORKERS: '2' }
   const primary = startGatewayProcess(env, 'start')
   t.teardown(async () => { primary.kill('SIGTERM'); await exited(primary) })
   await waitConnectable(url, tokens.get('w-probe') as string, 'w-probe')
@@ -98,6 +100,13 @@ t.test('two gateway workers behind one port', async t => {
   t.pass('the first session of w-take was closed')
   await new Promise(resolve => setTimeout(resolve, 500))
   t.ok(second.connected, 'the second stays')
+
+  // the simulator's --verify across two workers' spools (ACK_MODE=spool:
+  // a PUBACK means in a spool, whichever worker's)
+  const simIds = vehicleIds(20, 'wsim-')
+  const report = await simulate({ url, vehicles: 20, tokens: issueTokens(dataDir, simIds), hz: 10, parkedIntervalS: 0.1, qos: 1, window: 4, prefix: 'wsim-', durationS: 3 })
+  const v = await verify(report.ledger, db.pgUrl)
+  t.ok(v.ok && v.missing === 0 && v.duplicated === 0, `simulator verify across workers: ${v.found} of ${v.expected} found, ${v.missing} missing, ${v.duplicated} duplicated`)
 
   // a revoke closes a session wherever it runs, within a second
   const victim = clients.get('w-19') as MqttClient

@@ -77,18 +77,19 @@ export async function verify (ledger: Ledger, pg: PgSource, { timeoutMs = 120000
       await new Promise(resolve => setTimeout(resolve, 200))
     }
   }
-  // Every PUBACK the gateway sent is for data QuestDB answered 2xx to (or the
-  // spool holds): wait until the WAL is applied before counting, not a sleep.
+  // what QuestDB answered 2xx to is counted once its WAL is applied: wait for
+  // that, not a sleep
   await waitWalApplied()
   const ours = new Set(ledger.vehicleIds)
   const from = iso(ledger.minTsMs)
   const to = iso(ledger.maxTsMs)
-  if (ledger.qos === 0) {
-    // QoS 0 has no PUBACK: what was written may still be on its way through
-    // the gateway. Wait until the count reaches what was sent, or has not
-    // grown for STALL_S (one poll was too short: a gateway draining a backlog
-    // sends a batch every second or so, and the rows still in its spool were
-    // counted as missing).
+  {
+    // QoS 0 has no PUBACK, and a QoS 1 PUBACK under ACK_MODE=spool means the
+    // spool holds it, not QuestDB: what was written may still be on its way
+    // (several gateway workers each drain their own spool). Wait until the
+    // count reaches what was sent, or has not grown for STALL_S (one poll was
+    // too short: a gateway draining a backlog sends a batch every second or
+    // so, and the rows still in its spool were counted as missing).
     const want = [...ledger.byVehicle.values()].reduce((n, a) => n + a.length, 0)
     const deadline = Date.now() + timeoutMs
     let last = -1

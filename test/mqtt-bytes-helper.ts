@@ -104,3 +104,12 @@ export async function exchange (port: number, bytes: Buffer, opts: { before?: Bu
   sock.destroy()
   return { reply: Buffer.concat(chunks), closed }
 }
+
+/** A gateway and api on a real QuestDB, one vehicle with its token, and the MQTT port for raw sockets. */
+export async function stackWithVehicle (t: import('tap').Test, id: string): Promise<{ stack: import('./helper.js').Stack, token: string, port: number }> {
+  const { startQuestDbForTest, startStack, issueTokens } = await import('./helper.js')
+  const db = await startQuestDbForTest(t)
+  const stack = await startStack(t, db)
+  const token = issueTokens(stack.config.DATA_DIR, [id]).get(id) as string
+  return { stack, token, port: Number(new URL(stack.mqttUrl).port) }
+}

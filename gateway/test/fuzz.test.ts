@@ -11,24 +11,13 @@ import { startQuestDbForTest, issueTokens, pollCount, duplicateReadings, tempDir
 import { startGatewayProcess, waitConnectable, exited } from '../../test/gateway-process-helper.js'
 import { connectPacket, publishPacket, subscribePacket, hex } from '../../test/mqtt-bytes-helper.js'
 import { vehicleTopic } from '../../schemas/topics.js'
+import { createRng } from '../../simulator/src/roads.js'
 
 const FUZZ_MS = Number(process.env.FUZZ_SECONDS ?? 60) * 1000
 const CONCURRENCY = 40
 /** Aedes' connectTimeout in broker.ts, and a margin for a loaded machine. */
 const CONNECT_TIMEOUT_MS = 10000
 const GRACE_MS = 5000
-
-/** A small seeded generator, so a failing run can be repeated with FUZZ_SEED. */
-function rng (seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let x = s
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function rssOf (pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
@@ -38,7 +27,7 @@ function rssOf (pid: number): number {
 t.test('fuzzed MQTT streams: no crash, nothing hangs, memory returns, a healthy vehicle loses nothing', async t => {
   const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1e9)
   t.comment(`FUZZ_SEED=${seed} FUZZ_SECONDS=${FUZZ_MS / 1000}`)
-  const rand = rng(seed)
+  const rand = createRng(seed)
   const int = (n: number): number => Math.floor(rand() * n)
 
   const db = await startQuestDbForTest(t)

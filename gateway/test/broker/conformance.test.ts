@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { freePort } from '../../../scripts/questdb.js'
-import { startQuestDbForTest, startStack, issueTokens, tempDir, count, waitWalApplied } from '../../../test/helper.js'
-import { connectPacket, publishPacket, subscribePacket, unsubscribePacket, packet, hex, exchange, type Exchange } from '../../../test/mqtt-bytes-helper.js'
+import { tempDir, count, waitWalApplied } from '../../../test/helper.js'
+import { connectPacket, publishPacket, subscribePacket, unsubscribePacket, packet, hex, exchange, stackWithVehicle, type Exchange } from '../../../test/mqtt-bytes-helper.js'
 
 interface Case {
   name: string
@@ -60,11 +60,8 @@ async function run (port: number, c: Case, login: Buffer): Promise<Exchange> {
 }
 
 t.test('fleetgate closes on every violation, answering only where the specification says', async t => {
-  const db = await startQuestDbForTest(t)
-  const stack = await startStack(t, db)
   const id = 'cf-1'
-  const token = issueTokens(stack.config.DATA_DIR, [id]).get(id) as string
-  const port = Number(new URL(stack.mqttUrl).port)
+  const { stack, token, port } = await stackWithVehicle(t, id)
   const login = connectPacket({ clientId: id, username: id, password: token })
   const ok = await exchange(port, hex('c000'), { before: login, waitMs: 300 })
   t.equal(ok.reply.toString('hex'), 'd000', 'a valid session answers PINGREQ')

@@ -5,7 +5,7 @@ import t from 'tap'
 import mqtt from 'mqtt'
 import { connect, type Socket } from 'node:net'
 import { startQuestDbForTest, startStack, issueTokens, connectVehicles, pollCount, query, count, waitWalApplied, pollUntil, type Stack } from '../../../test/helper.js'
-import { connectPacket, hex } from '../../../test/mqtt-bytes-helper.js'
+import { connectPacket, hex, stackWithVehicle } from '../../../test/mqtt-bytes-helper.js'
 import { vehicleTopic } from '../../../schemas/topics.js'
 
 function within<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -128,11 +128,8 @@ t.test('packets are refused on their fixed header, before and after login', asyn
 })
 
 t.test('a takeover storm leaves one session, the gauge equal to the open sockets, and no offline', async t => {
-  const db = await startQuestDbForTest(t)
-  const stack = await startStack(t, db)
   const id = 'st-1'
-  const token = issueTokens(stack.config.DATA_DIR, [id]).get(id) as string
-  const port = Number(new URL(stack.mqttUrl).port)
+  const { stack, token, port } = await stackWithVehicle(t, id)
   const [first] = await connectVehicles(t, stack.mqttUrl, new Map([[id, token]]))
   // the session is busy: a publish waits for durability while the storm comes
   void first?.publishAsync(vehicleTopic(id, 'telemetry'), JSON.stringify({ ts: new Date().toISOString(), lat: 1, lon: 1 }), { qos: 1 }).catch(() => {})

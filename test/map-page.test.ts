@@ -153,6 +153,22 @@ t.test('the map page in headless Chromium', { skip: chromiumAvailable() || proce
     await page.screenshot({ path: ARTIFACTS + '1b-alert.png' })
   })
 
+  await t.test('a vehicle whose session ends is drawn offline at once', async t => {
+    const id = 'map-off'
+    const token = issueTokens(stack.config.DATA_DIR, [id]).get(id)
+    const client = await mqtt.connectAsync(stack.mqttUrl, { clientId: id, username: id, password: token, protocolVersion: 4 })
+    const [w, s, e, n] = (await hook<{ bbox: BBox }>(page, 'view')).bbox
+    const at = { lat: Math.round((s * 0.4 + n * 0.6) * 1e5) / 1e5, lon: Math.round((w * 0.4 + e * 0.6) * 1e5) / 1e5 }
+    await client.publishAsync(vehicleTopic(id, 'telemetry'), JSON.stringify({ ts: new Date().toISOString(), ...at, speed_kmh: 0 }), { qos: 1 })
+    await waitFor(page, `$.positions.some(p => p.vehicle_id === '${id}')`)
+    t.equal(await hook(page, `stateOf('${id}')`), 'parked', 'connected and standing: parked')
+    await client.endAsync()
+    // the gateway stores and pushes offline when the session ends; the page
+    // no longer waits two minutes of silence to guess it
+    await waitFor(page, `$.stateOf('${id}') === 'offline'`, 10000)
+    t.pass('offline within seconds of the session\'s end, from the live feed\'s status message')
+  })
+
   await t.test('a viewport change narrows the subscription', async t => {
     // the subscribe the page sent on its socket (recorded by the live worker as it sends it)
     const wide = (await hook<{ bbox?: BBox }>(page, 'lastSubscribe')).bbox

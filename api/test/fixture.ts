@@ -66,11 +66,15 @@ export function conforms (t: Test, name: string, body: unknown): void {
 /** RFC 3339 UTC with microseconds. */
 export const RFC3339_MICROS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
 
-/** Publishes over real MQTT as the vehicle (QoS 1: resolves once durable). */
-export async function publish (t: Test, s: ApiStack, id: string, kind: TopicKind, payloads: string[]): Promise<void> {
+/**
+ * Publishes over real MQTT as the vehicle (QoS 1: resolves once durable).
+ * The session ends after, and the gateway records the vehicle offline, unless
+ * `stay`: then it stays connected until the test ends.
+ */
+export async function publish (t: Test, s: ApiStack, id: string, kind: TopicKind, payloads: string[], opts: { stay?: boolean } = {}): Promise<void> {
   const token = issueTokens(s.config.DATA_DIR, [id]).get(id)
   const c = await mqtt.connectAsync(s.mqttUrl, { clientId: id, username: id, password: token, protocolVersion: 4 })
   t.teardown(() => c.endAsync(true))
   for (const p of payloads) await c.publishAsync(vehicleTopic(id, kind), p, { qos: 1 })
-  await c.endAsync()
+  if (!opts.stay) await c.endAsync()
 }

@@ -4,12 +4,12 @@ import WebSocket from 'ws'
 import mqtt, { type MqttClient } from 'mqtt'
 import type { Test } from 'tap'
 import { pino } from 'pino'
-import type { Position, LiveEvent } from '../../schemas/live.js'
+import type { Position, LiveEvent, LiveStatus } from '../../schemas/live.js'
 import { vehicleTopic } from '../../schemas/topics.js'
 import { runApi, type ApiDeps, type RunningApi } from '../src/main.js'
 import { issueTokens, pollUntil, type Stack } from '../../test/helper.js'
 
-export interface LiveMsg { type: string, positions?: Position[], event?: LiveEvent, detail?: string, code?: string }
+export interface LiveMsg { type: string, positions?: Position[], event?: LiveEvent, status?: LiveStatus, detail?: string, code?: string }
 
 export interface LiveConn {
   ws: WebSocket

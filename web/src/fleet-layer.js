@@ -17,7 +17,8 @@ export const COLORS = { moving: '#1a9850', parked: '#3b6fb6', offline: '#8c8c8c'
 const STATES = ['offline', 'parked', 'moving', 'alerting'] // drawing order: alerts on top
 
 export function stateOf (v, now) {
-  if (now - v.tsMs > OFFLINE_AFTER_MS) return 'offline'
+  // the api's online (the gateway's session status) when known; a silence otherwise
+  if (v.online === false || (v.online === undefined && now - v.tsMs > OFFLINE_AFTER_MS)) return 'offline'
   if (v.alertUntil > now || v.temp >= ENGINE_HOT_C) return 'alerting'
   if (v.speed >= MOVING_KMH) return 'moving'
   return 'parked'
@@ -28,7 +29,7 @@ export class FleetLayer {
   constructor (map, { onSelect } = {}) {
     this.map = map
     this.onSelect = onSelect ?? (() => {})
-    /** @type {Map<string, {id: string, tsMs: number, lat: number, lon: number, mx: number, my: number, speed: number, heading: number, temp: number, alertUntil: number, p: any, pTsMs: number, lastAlert?: any}>} */
+    /** @type {Map<string, {id: string, tsMs: number, lat: number, lon: number, mx: number, my: number, speed: number, heading: number, temp: number, alertUntil: number, p: any, pTsMs: number, lastAlert?: any, online?: boolean}>} */
     this.vehicles = new Map()
     this.selected = null
     this.raf = 0
@@ -101,6 +102,14 @@ export class FleetLayer {
       // the full record is now older than the numbers; the watched vehicle gets a new one with the batch
       if (v.p && v.pTsMs < tsMs) v.p = null
     }
+    this.invalidate()
+  }
+
+  /** The vehicle's session started (true) or ended (false). */
+  status (id, online) {
+    const v = this.vehicles.get(id)
+    if (!v || typeof online !== 'boolean') return
+    v.online = online
     this.invalidate()
   }
 

@@ -95,6 +95,8 @@ function connect () {
       batch(msg.type, msg.positions)
     } else if (msg.type === 'event') {
       post({ type: 'event', event: msg.event })
+    } else if (msg.type === 'status') {
+      post({ type: 'status', status: msg.status })
     } else if (msg.type === 'error') {
       post({ type: 'state', state: 'error: ' + msg.detail })
     }

@@ -4,7 +4,7 @@
 
 export class LiveFeed {
   /**
-   * @param {{ url: string, key: () => string, onBatch: (kind: string, ids: string[], num: Float64Array, full: object|null) => void, onFull: (p: object) => void, onEvent: (e: object) => void, onState: (s: string) => void }} opts
+   * @param {{ url: string, key: () => string, onBatch: (kind: string, ids: string[], num: Float64Array, full: object|null) => void, onFull: (p: object) => void, onEvent: (e: object) => void, onStatus?: (s: {vehicle_id: string, online: boolean}) => void, onState: (s: string) => void }} opts
    */
   constructor (opts) {
     this.opts = opts
@@ -21,6 +21,8 @@ export class LiveFeed {
         opts.onFull(m.p)
       } else if (m.type === 'event') {
         opts.onEvent(m.event)
+      } else if (m.type === 'status') {
+        opts.onStatus?.(m.status)
       } else if (m.type === 'state') {
         opts.onState(m.state)
       } else if (m.type === 'subscribed') {

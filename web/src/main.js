@@ -85,6 +85,7 @@ async function main () {
     },
     onFull: (p) => { fleet.upsert([p]); view.renderLatest() },
     onEvent: (e) => fleet.event(e),
+    onStatus: (s) => { fleet.status(s.vehicle_id, s.online); stats.renderCounts() },
     onState: (s) => {
       connEl.textContent = s
       connEl.className = 'conn ' + (s === 'live' ? 'live' : s === 'connecting' ? '' : 'down')
@@ -111,6 +112,8 @@ async function main () {
       const body = await api('/api/v1/vehicles')
       const positions = body.vehicles.map(v => v.position).filter(Boolean)
       fleet.upsert(positions)
+      // online as the api defines it: the gateway's session status
+      for (const v of body.vehicles) fleet.status(v.vehicle_id, v.online)
       stats.renderCounts()
       if (firstSeed && positions.length > 0) {
         firstSeed = false

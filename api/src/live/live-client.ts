@@ -4,7 +4,7 @@
 // client whose socket does not drain is conflated and then closed.
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
-import type { LiveEvent, Position } from '../../../schemas/live.js'
+import type { LiveEvent, LiveStatus, Position } from '../../../schemas/live.js'
 import type { Subscription } from './subscription.js'
 import type { LiveMetrics } from './live-metrics.js'
 
@@ -66,7 +66,8 @@ export class LiveClient {
   private queue: Position[] = []
   /** Latest position per vehicle (conflating). */
   private pending = new Map<string, Position>()
-  private events: LiveEvent[] = []
+  // events and status changes, in arrival order
+  private events: Array<LiveEvent | LiveStatus> = []
   private conflating = false
   private needsSnapshot = false
   private nextTickAt = 0
@@ -115,7 +116,12 @@ export class LiveClient {
     this.pending.set(p.vehicle_id, p)
   }
 
-  offerEvent (e: LiveEvent): void {
+  /** A vehicle's session started or ended (the gateway's status): sent like an event. */
+  offerStatus (s: LiveStatus): void {
+    this.offerEvent(s)
+  }
+
+  offerEvent (e: LiveEvent | LiveStatus): void {
     this.events.push(e)
     if (this.events.length > this.ctx.limits.maxEvents) { this.closeSlow('event queue over bound'); return }
     if (this.events.length === 1) this.ctx.wake(this)
@@ -181,7 +187,10 @@ export class LiveClient {
     if (this.events.length > 0) {
       const events = this.events
       this.events = []
-      for (const e of events) this.sendRaw('event', `{"type":"event","event":${JSON.stringify(e)}}`)
+      for (const e of events) {
+        if ('online' in e) this.sendRaw('status', `{"type":"status","status":${JSON.stringify(e)}}`)
+        else this.sendRaw('event', `{"type":"event","event":${JSON.stringify(e)}}`)
+      }
     }
     this.countConflated()
   }

@@ -134,6 +134,12 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
         const at = e.lat !== undefined && e.lon !== undefined ? e : latest.get(e.vehicle_id)
         index.forEachMatch(e.vehicle_id, at?.lat, at?.lon, c => c.offerEvent(e as LiveEvent))
       }
+    } else {
+      for (const s of msg.items) {
+        // online or offline where the vehicle was last seen
+        const at = latest.get(s.vehicle_id)
+        index.forEachMatch(s.vehicle_id, at?.lat, at?.lon, c => c.offerStatus(s))
+      }
     }
   }
 

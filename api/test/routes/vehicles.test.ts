@@ -22,8 +22,9 @@ t.test('latest state of the fleet', async t => {
     t.equal(await ingest(s, id, [{ ts: ts - 60000, lat: 0, lon: 0 }, { ts, lat, lon, speed_kmh: 12.5, fuel_pct: 50 }]), 2)
   }
   await publish(t, s, 'status-off', 'status', ['online', 'offline'])
-  await publish(t, s, 'status-on', 'status', ['online'])
-  await publish(t, s, 'only-status', 'status', ['online'])
+  // online: connected (the gateway records a vehicle offline when its session ends)
+  await publish(t, s, 'status-on', 'status', ['online'], { stay: true })
+  await publish(t, s, 'only-status', 'status', ['online'], { stay: true })
   await pollCount(s.pgUrl, 'SELECT count() n FROM readings', seed.length * 2)
   await pollCount(s.pgUrl, 'SELECT count() n FROM vehicle_status', 4)
 

@@ -42,6 +42,14 @@ export function toMarkdown (r: Obj): string {
     row('ILP encode, fast encoder, 1 row per call', fmt(get(enc, 'fastUsPerRow.single'), ' µs/row'), '', `${fmt(get(enc, 'speedup.single'))}x faster`)
     row('ILP encode, official / fast, 100 rows per call', `${fmt(get(enc, 'officialUsPerRow.batch100'))} / ${fmt(get(enc, 'fastUsPerRow.batch100'))} µs/row`)
     row('ILP protocol 2 (binary doubles), official / fast, 1 row per call', `${fmt(get(enc, 'official2UsPerRow.single'))} / ${fmt(get(enc, 'fast2UsPerRow.single'))} µs/row`, '', `${fmt(get(enc, 'bytesPerRow.v2'))} bytes/row against ${fmt(get(enc, 'bytesPerRow.v1'))}`)
+    const g = (enc as Obj).guard
+    if (g) {
+      const packet = `QoS 1 PUBLISH of ${fmt(get(g, 'bytesPerPacket'))} bytes`
+      for (const [key, how] of [['chunk64k', 'packets in 64 KiB chunks'], ['onePerChunk', 'one packet per chunk']] as const) {
+        const ns = get(g, `nsPerPacket.${key}`)
+        row(`MQTT packet guard (guard), ${packet}, ${how}`, fmt(ns, ' ns/packet'), '', '', '< 1 µs per packet', verdict(ns === undefined ? undefined : ns < 1000))
+      }
+    }
   }
   const ilp = get(r, 'ilp.rowsPerS')
   if (r.ilp) row('ILP writer alone into QuestDB (ceiling)', fmt(ilp, ' rows/s'), '', '', '', `${fmt(get(r, 'ilp.mbPerS'))} MB/s`)

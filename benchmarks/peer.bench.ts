@@ -13,7 +13,7 @@ import { loadavg } from 'node:os'
 import { verify, type VerifyResult } from '../simulator/src/verify.js'
 import type { Report } from '../simulator/src/simulate.js'
 import { runLoad, summary } from './load.js'
-import { climb } from './ladder.js'
+import { climb, turns } from './ladder.js'
 import { median } from './latency-runs.js'
 import { processTree, startGatewayChild, startMosquitto, treeCpuS, waitSpoolDrained, type Cleanup, type GatewayChild } from './processes.js'
 
@@ -195,16 +195,6 @@ function runFigures (r: Run): Record<string, unknown> {
     drainMs: r.drainMs,
     cpuS: r.cpuS,
     cpuSPer100k: cpuPer100k
-  }
-}
-
-/** Runs queued on one lock take turns in the order they asked: two ladders climbing at once alternate their steps. */
-function turns (): <T>(fn: () => Promise<T>) => Promise<T> {
-  let last: Promise<unknown> = Promise.resolve()
-  return async fn => {
-    const mine = last.then(fn, fn)
-    last = mine.catch(() => {})
-    return await mine
   }
 }
 

@@ -20,3 +20,17 @@ export async function climb (plan: LadderPlan, step: (rate: number) => Promise<b
   }
   return { held, failed }
 }
+
+/**
+ * One step at a time, in the order they were asked for: ladders of several
+ * sides climbing at once through it alternate their steps (A B A B), so a
+ * phase of a shared machine weighs on every side.
+ */
+export function turns (): <T>(fn: () => Promise<T>) => Promise<T> {
+  let last: Promise<unknown> = Promise.resolve()
+  return async fn => {
+    const mine = last.then(fn, fn)
+    last = mine.catch(() => {})
+    return await mine
+  }
+}

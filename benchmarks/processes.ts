@@ -3,7 +3,7 @@
 // RSS of a pid read from /proc. Loopback only; every child is stopped by its
 // own pid in the same run.
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -44,6 +44,34 @@ export function procStats (pid: number): { cpuS: number, rssMb: number } {
   return { cpuS: ticks / 100, rssMb: Math.round(rssKb / 1024) }
 }
 
+/** A process and its descendants (from /proc/<pid>/task/<tid>/children), the process first; gone ones left out. */
+export function processTree (pid: number): number[] {
+  const out: number[] = []
+  const walk = (p: number): void => {
+    let tids: string[]
+    try { tids = readdirSync(`/proc/${p}/task`) } catch { return }
+    out.push(p)
+    for (const tid of tids) {
+      let children = ''
+      try { children = readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8') } catch {}
+      for (const c of children.split(' ')) if (c.trim() !== '') walk(Number(c))
+    }
+  }
+  walk(pid)
+  return out
+}
+
+/** CPU seconds (user + system) of processes and all their descendants alive now. */
+export function treeCpuS (pids: number[]): number {
+  let s = 0
+  for (const pid of pids) {
+    for (const p of processTree(pid)) {
+      try { s += procStats(p).cpuS } catch {}
+    }
+  }
+  return s
+}
+
 /** Samples a process while fn runs: CPU % (of one core) over the window, peak and last RSS. */
 export async function watchProcess<T> (pid: number, fn: () => Promise<T>): Promise<{ result: T, cpuPct: number, rssPeakMb: number, rssEndMb: number }> {
   const a = procStats(pid)
@@ -62,18 +90,21 @@ export async function watchProcess<T> (pid: number, fn: () => Promise<T>): Promi
 
 export interface GatewayChild { pid: number, mqttUrl: string, httpUrl: string, dataDir: string, pgUrl: string, stop: () => Promise<void> }
 
-/** `fleetgate start` (gateway + api) on free loopback ports against the given QuestDB. */
-export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string, pgUrl: string }, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<GatewayChild> {
-  const dataDir = tempDir(cleanup, 'fleetgate-bench-gw-')
+/**
+ * `fleetgate start` (gateway + api) on free loopback ports against the given
+ * QuestDB; `at` restarts one on the DATA_DIR and ports of an earlier one.
+ */
+export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string, pgUrl: string }, env: Record<string, string> = {}, nodeArgs: string[] = [], at?: { dataDir: string, mqttPort: number, httpPort: number }): Promise<GatewayChild> {
+  const dataDir = at?.dataDir ?? tempDir(cleanup, 'fleetgate-bench-gw-')
   const child = spawn(process.execPath, [...NODE_FLAGS, ...nodeArgs, '--import', 'tsx', 'bin/cli.ts', 'start'], {
     cwd: new URL('..', import.meta.url).pathname,
     env: {
       ...process.env,
       MQTT_HOST: '127.0.0.1',
       HTTP_HOST: '127.0.0.1',
-      MQTT_PORT: '0',
+      MQTT_PORT: String(at?.mqttPort ?? 0),
       MQTT_WS_PORT: '-1',
-      HTTP_PORT: '0',
+      HTTP_PORT: String(at?.httpPort ?? 0),
       DATA_DIR: dataDir,
       QUESTDB_HTTP_URL: db.httpUrl,
       QUESTDB_PG_URL: db.pgUrl,

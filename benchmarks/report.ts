@@ -42,6 +42,14 @@ export function toMarkdown (r: Obj): string {
     row('ILP encode, fast encoder, 1 row per call', fmt(get(enc, 'fastUsPerRow.single'), ' µs/row'), '', `${fmt(get(enc, 'speedup.single'))}x faster`)
     row('ILP encode, official / fast, 100 rows per call', `${fmt(get(enc, 'officialUsPerRow.batch100'))} / ${fmt(get(enc, 'fastUsPerRow.batch100'))} µs/row`)
     row('ILP protocol 2 (binary doubles), official / fast, 1 row per call', `${fmt(get(enc, 'official2UsPerRow.single'))} / ${fmt(get(enc, 'fast2UsPerRow.single'))} µs/row`, '', `${fmt(get(enc, 'bytesPerRow.v2'))} bytes/row against ${fmt(get(enc, 'bytesPerRow.v1'))}`)
+    const g = (enc as Obj).guard
+    if (g) {
+      const packet = `QoS 1 PUBLISH of ${fmt(get(g, 'bytesPerPacket'))} bytes`
+      for (const [key, how] of [['chunk64k', 'packets in 64 KiB chunks'], ['onePerChunk', 'one packet per chunk']] as const) {
+        const ns = get(g, `nsPerPacket.${key}`)
+        row(`MQTT packet guard (guard), ${packet}, ${how}`, fmt(ns, ' ns/packet'), '', '', '< 1 µs per packet', verdict(ns === undefined ? undefined : ns < 1000))
+      }
+    }
   }
   const ilp = get(r, 'ilp.rowsPerS')
   if (r.ilp) row('ILP writer alone into QuestDB (ceiling)', fmt(ilp, ' rows/s'), '', '', '', `${fmt(get(r, 'ilp.mbPerS'))} MB/s`)
@@ -87,6 +95,51 @@ export function toMarkdown (r: Obj): string {
       row(`gateway with ${fmt(get(f, 'connected'))} connected vehicles at ${fmt(get(f, 'ackedPerS'))}/s QoS 1`, `CPU ${fmt(get(f, 'gatewayCpuPct'))} % of a core, RSS peak ${fmt(rss)} MB`, `Mosquitto RSS ${fmt(get(r, 'relay.simulatorScale.brokerRssMb'))} MB (10,000 vehicles)`, '', 'RSS < 500 MB', verdict(rss === undefined ? undefined : rss < 500))
     }
   }
+  if (r.peer) peerRows(r.peer as Obj, row)
   lines.push('')
   return lines.join('\n')
+}
+
+type Row = (name: string, value: string, ceiling?: string, rat?: string, target?: string, v?: string) => void
+
+/** fleetgate beside Mosquitto + bridge (peer.bench.ts): each fleetgate side's figure, the peer's, and fleetgate/peer. */
+function peerRows (p: Obj, row: Row): void {
+  const names = (p.sides ?? []) as string[]
+  const peer = names[names.length - 1] as string
+  const fleet = names.slice(0, -1)
+  const at = (phase: string, side: string): Obj | undefined => ((p[phase] ?? {}) as Obj)[side] as Obj | undefined
+  const list = (xs: unknown): string => Array.isArray(xs) ? (xs as number[]).map(x => fmt(x)).join(', ') : 'n/a'
+  const stepS = get(p, 'settings.stepS')
+  // the first step that did not hold: how far it got, and whether the simulator was the limit
+  const above = (side: string): string => {
+    const steps = (at('ladder', side)?.steps ?? []) as Obj[]
+    const failed = steps.filter(s => s.ok === false).sort((a, b) => (get(a, 'targetPerS') ?? 0) - (get(b, 'targetPerS') ?? 0))[0]
+    if (!failed) return ''
+    const t = get(failed, 'targetPerS') ?? 0
+    return ` (${fmt(t)}/s: ${fmt((get(failed, 'ackedPerS') ?? 0) / t * 100)} % acked, ${fmt(get(failed, 'missing'))} missing; simulator CPU ${fmt(get(failed, 'simulatorCpuPct'))} %, loop p99 ${fmt(get(failed, 'simulatorLoopLagP99Ms'))} ms)`
+  }
+  const rate = (side: string): number | undefined => get(at('ladder', side), 'sustainedPerS')
+  for (const side of fleet) {
+    if (p.ladder) {
+      row(`peer, ${side}: highest QoS 1 rate held ${fmt(stepS)} s (acked >= 97 %, 0 missing)`, `${fmt(rate(side), '/s')}${above(side)}`, `${peer}: ${fmt(rate(peer), '/s')}${above(peer)}`, ratio(rate(side), rate(peer)), '>= 1.5 x the peer', verdict(rate(side) === undefined || rate(peer) === undefined ? undefined : (rate(side) as number) >= 1.5 * (rate(peer) as number)))
+    }
+    if (p.latency) {
+      const a = at('latency', side)
+      const b = at('latency', peer)
+      const n = ((a?.runs ?? []) as unknown[]).length
+      for (const q of ['50', '99'] as const) {
+        const fa = get(a, `pubackP${q}Ms`)
+        const fb = get(b, `pubackP${q}Ms`)
+        row(`peer, ${side}: PUBACK p${q} at 20,000/s, ${n} alternated pair(s) (median; each run)`, `${fmt(fa, ' ms')} (${list(a?.[`pubackP${q}MsRuns`])}), acked ${fmt(get(a, 'ackedPerS'))}/s`, `${peer}: ${fmt(fb, ' ms')} (${list(b?.[`pubackP${q}MsRuns`])}), acked ${fmt(get(b, 'ackedPerS'))}/s`, ratio(fa, fb), q === '99' ? '<= the peer' : '', q === '99' ? verdict(fa === undefined || fb === undefined ? undefined : fa <= fb) : '')
+      }
+      const ca = get(a, 'cpuSPer100k.total')
+      const cb = get(b, 'cpuSPer100k.total')
+      row(`peer, ${side}: CPU s per 100,000 readings at 20,000/s (median)`, fmt(ca, ' s'), `${peer}: ${fmt(cb, ' s')} (Mosquitto ${fmt(get(b, 'cpuSPer100k.mosquitto'))} + bridge ${fmt(get(b, 'cpuSPer100k.bridge'))})`, ratio(ca, cb))
+    }
+    if (p.crash) {
+      const a = at('crash', side)
+      const b = at('crash', peer)
+      row(`peer, ${side}: kill -9 at ${fmt(get(a, 'targetPerS'))}/s (gateway; bridge), acknowledged but missing in QuestDB`, `${fmt(get(a, 'missing'))} of ${fmt(get(a, 'acked'))} (restart ${fmt(get(a, 'restartMs'))} ms)`, `${peer}: ${fmt(get(b, 'missing'))} of ${fmt(get(b, 'acked'))} (restart ${fmt(get(b, 'restartMs'))} ms)`, '', '0 missing', verdict(get(a, 'missing') === undefined ? undefined : get(a, 'missing') === 0))
+    }
+  }
 }

@@ -12,6 +12,7 @@ import { runIlp } from './ilp.bench.js'
 import { runRelay } from './relay.bench.js'
 import { runIngest } from './ingest.bench.js'
 import { runOutage } from './outage.bench.js'
+import { runPeer } from './peer.bench.js'
 import { createCleanup, startBenchQuestDb, startMosquitto } from './processes.js'
 import { toMarkdown } from './report.js'
 
@@ -23,7 +24,7 @@ if (first !== undefined && STANDALONE.includes(first)) {
   process.exit(spawnSync(process.execPath, ['--import', 'tsx', file, ...process.argv.slice(3)], { stdio: 'inherit' }).status ?? 1)
 }
 
-const NAMES = ['encoder', 'ilp', 'relay', 'ingest', 'outage'] as const
+const NAMES = ['encoder', 'ilp', 'relay', 'ingest', 'outage', 'peer'] as const
 type Name = typeof NAMES[number]
 
 const { values, positionals } = parseArgs({
@@ -47,6 +48,12 @@ const { values, positionals } = parseArgs({
     'latency-runs': { type: 'string' },
     'outage-s': { type: 'string' },
     'outage-rate': { type: 'string', default: '5000' },
+    // peer: one fleetgate side per GATEWAY_WORKERS value (unset: one side without it)
+    workers: { type: 'string' },
+    pairs: { type: 'string' },
+    'crash-rate': { type: 'string', default: '5000' },
+    'crash-s': { type: 'string' },
+    'peer-phases': { type: 'string', default: 'ladder,latency,crash' },
     json: { type: 'boolean', default: false }
   }
 })
@@ -85,7 +92,7 @@ try {
     process.stderr.write('encoder\n')
     results.encoder = await runEncoder()
   }
-  const needDb = names.includes('ilp') || names.includes('ingest')
+  const needDb = names.includes('ilp') || names.includes('ingest') || names.includes('peer')
   const db = needDb ? await startBenchQuestDb(cleanup) : null
   if (names.includes('ilp') && db) {
     process.stderr.write('ilp\n')
@@ -123,6 +130,28 @@ try {
       liveRate: Math.round(Number(values['outage-rate']) / 5),
       vehicles: Number(values.vehicles),
       window: Number(values.window)
+    })
+  }
+  if (names.includes('peer') && db) {
+    const phases = values['peer-phases'].split(',')
+    const workers = values.workers === undefined ? [undefined] : values.workers.split(',').map(Number)
+    if (workers.some(w => w !== undefined && !(Number.isInteger(w) && w >= 1))) throw new Error('--workers takes a list of whole numbers >= 1, e.g. 1,2')
+    results.peer = await runPeer(cleanup, db, {
+      // 30 s ladder steps unless --step-s (the figure is a rate held 30 s)
+      stepS: Number(values['step-s'] ?? (values.quick ? 10 : 30)),
+      warmupS,
+      vehicles: Number(values.vehicles),
+      window: Number(values.window),
+      startRate: Number(values['start-rate']),
+      maxRate: Number(values['max-rate']),
+      factor: Number(values.factor),
+      refine: Number(values.refine),
+      pairs: Number(values.pairs ?? (values.quick ? 1 : 3)),
+      latencyRate: 20000,
+      crashRate: Number(values['crash-rate']),
+      crashS: Number(values['crash-s'] ?? (values.quick ? 15 : 30)),
+      workers,
+      phases: { ladder: phases.includes('ladder'), latency: phases.includes('latency'), crash: phases.includes('crash') }
     })
   }
 } finally {

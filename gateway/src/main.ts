@@ -5,11 +5,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import type { Config } from '../../schemas/config.js'
+import { nodeId, type Config } from '../../schemas/config.js'
 import type { LiveBus } from '../../schemas/live.js'
 import { freePorts, superviseQuestDb, type QuestDbPorts, type SupervisedQuestDb } from '../../scripts/questdb.js'
 import { buildGateway, type Gateway } from './gateway.js'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
+import { createRedisBus, joinBus, type RedisBus } from './bus/redis-bus.js'
 
 export interface QuestDbAddress { httpUrl: string, pgUrl: string }
 
@@ -96,6 +97,15 @@ export async function runGateway (config: Config, log: Logger, opts: { live?: Li
   const metrics = createGatewayMetrics()
   const qdb = await ensureQuestDb(config, log, metrics)
   const managed = qdb.managed
+  // scale-out across machines: this node's series apart from the others'
+  const node = nodeId(config)
+  let bus: RedisBus | null = null
+  if (config.REDIS_URL) {
+    metrics.registry.setDefaultLabels({ node })
+    bus = createRedisBus({ url: config.REDIS_URL, node, log: log.child({ part: 'bus' }), follow: { sessions: true }, registry: metrics.registry })
+    // a start without Redis goes on without it
+    await bus.ready(2000)
+  }
   let gateway: Gateway
   try {
     gateway = await buildGateway(config, {
@@ -103,18 +113,23 @@ export async function runGateway (config: Config, log: Logger, opts: { live?: Li
       questdbHttpUrl: qdb.httpUrl,
       metrics,
       ...(managed ? { questdbUp: managed.up } : {}),
-      ...(opts.live ? { live: opts.live } : {})
+      ...(opts.live ? { live: opts.live } : {}),
+      ...(bus ? { onSession: bus.announceSession, busDegraded: bus.degraded } : {})
     })
   } catch (err) {
+    await bus?.close()
     await managed?.stop()
     throw err
   }
+  const leaveBus = bus ? joinBus(bus, node, gateway) : () => {}
   return {
     gateway,
     questdb: { httpUrl: qdb.httpUrl, pgUrl: qdb.pgUrl },
     ...(managed ? { managed } : {}),
     async close () {
       await gateway.close()
+      leaveBus()
+      await bus?.close()
       if (managed) {
         await managed.stop()
         rmSync(questdbAddressFile(config), { force: true })

@@ -24,6 +24,9 @@ import { ilpProtocolVersion } from '../../gateway/src/questdb/tables.js'
 import { createIlpWriter, type IlpWriter } from '../../gateway/src/questdb/ilp-writer.js'
 import { createGatewayMetrics } from '../../gateway/src/metrics.js'
 import { createRedisBus, type RedisBus } from '../../gateway/src/bus/redis-bus.js'
+import { openRegistryStream, type RegistryStream } from '../../gateway/src/bus/registry-stream.js'
+import { registryPath } from '../../gateway/src/broker/device-registry.js'
+import { apiKeysFile } from './api-keys.js'
 
 export interface ApiDeps {
   questdb?: QuestDbAddress
@@ -121,6 +124,17 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
   }
   const pipeline = deps.pipeline ?? (own as NonNullable<typeof own>).pipeline
   const apiKeys = openApiKeyStore(config.DATA_DIR, config.API_KEYS)
+  // keys and device tokens made or revoked here (CLI, admin API) reach every node; keys made elsewhere apply here
+  const registryStream: RegistryStream | null = config.REDIS_URL
+    ? openRegistryStream({
+      url: config.REDIS_URL,
+      node: nodeId(config),
+      log: log.child({ part: 'registry-stream' }),
+      forward: [{ kind: 'device', file: registryPath(config.DATA_DIR) }, { kind: 'apikey', file: apiKeysFile(config.DATA_DIR) }],
+      apply: { apikey: line => apiKeys.apply(line) },
+      registry: busRegistry
+    })
+    : null
   const timeouts = httpTimeouts(config)
   const https = config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE), ...timeouts } : null
   const fastify = Fastify({
@@ -169,6 +183,7 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     await fastify.close().catch(() => {})
     await own?.writer.close(0).catch(() => {})
     if (!deps.live) await live.close?.()
+    await registryStream?.close()
     await bus?.close()
     throw err
   }
@@ -187,6 +202,7 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
       await fastify.close()
       await own?.writer.close(config.SHUTDOWN_TIMEOUT_MS)
       if (!deps.live) await source.close?.()
+      await registryStream?.close()
       await bus?.close()
     }
   }

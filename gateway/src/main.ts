@@ -11,6 +11,9 @@ import { freePorts, superviseQuestDb, type QuestDbPorts, type SupervisedQuestDb 
 import { buildGateway, type Gateway } from './gateway.js'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
 import { createRedisBus, joinBus, type RedisBus } from './bus/redis-bus.js'
+import { openRegistryStream, type RegistryStream } from './bus/registry-stream.js'
+import { registryPath } from './broker/device-registry.js'
+import { apiKeysFile } from '../../api/src/api-keys.js'
 
 export interface QuestDbAddress { httpUrl: string, pgUrl: string }
 
@@ -122,6 +125,27 @@ export async function runGateway (config: Config, log: Logger, opts: { live?: Li
     throw err
   }
   const leaveBus = bus ? joinBus(bus, node, gateway) : () => {}
+  let registryStream: RegistryStream | null = null
+  if (config.REDIS_URL) {
+    const g = gateway
+    const rlog = log.child({ part: 'registry-stream' })
+    registryStream = openRegistryStream({
+      url: config.REDIS_URL,
+      node,
+      log: rlog,
+      // every node forwards what was written on its machine, whatever wrote it
+      forward: [{ kind: 'device', file: registryPath(config.DATA_DIR) }, { kind: 'apikey', file: apiKeysFile(config.DATA_DIR) }],
+      apply: {
+        device (line, origin) {
+          const revoked = g.registry.apply(line)
+          if (revoked === null) return
+          rlog.info({ vehicleId: revoked, origin }, 'token revoked on another node, disconnecting')
+          g.broker.disconnect(revoked)
+        }
+      },
+      registry: metrics.registry
+    })
+  }
   return {
     gateway,
     questdb: { httpUrl: qdb.httpUrl, pgUrl: qdb.pgUrl },
@@ -129,6 +153,7 @@ export async function runGateway (config: Config, log: Logger, opts: { live?: Li
     async close () {
       await gateway.close()
       leaveBus()
+      await registryStream?.close()
       await bus?.close()
       if (managed) {
         await managed.stop()

@@ -205,6 +205,9 @@ async function startCommand (cmd: 'start' | 'gateway' | 'api', config: Config): 
     const api = await runApi(config, log)
     onSignals(log, api.close)
     log.info({ http: api.bound }, 'fleetgate api up')
+  } else if (config.GATEWAY_WORKERS > 0 && config.REDIS_URL) {
+    // the workers' IPC relay does not reach Redis yet: refused rather than half-connected
+    throw new CliError('GATEWAY_WORKERS with REDIS_URL is not supported yet: run `fleetgate gateway` nodes (each with its own SPOOL_DIR) and `fleetgate api` nodes instead')
   } else if (config.GATEWAY_WORKERS > 0) {
     // the gateway as worker processes behind the same ports, the api here
     const { ensureQuestDb } = await import('../gateway/src/main.js')

@@ -2,6 +2,7 @@
 // config.schema.json; a bad value fails the start naming the variable.
 import { Ajv } from 'ajv'
 import configSchema from './config.schema.json' with { type: 'json' }
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type { Config } from './types.js'
 
@@ -46,4 +47,9 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
 /** Where a running gateway writes the addresses it listens on, for the simulator on the same machine. */
 export function gatewayAddressFile (dataDir: string): string {
   return join(dataDir, 'gateway', 'addresses.json')
+}
+
+/** This node's id: NODE_ID, else hostname-pid (in every log line and, across machines, on the Redis bus). */
+export function nodeId (config: Pick<Config, 'NODE_ID'>): string {
+  return config.NODE_ID ?? `${hostname()}-${process.pid}`
 }

@@ -240,6 +240,18 @@ export interface Config {
    */
   GATEWAY_WORKERS: number
   /**
+   * The gateway's spool directory; default DATA_DIR/spool. Two gateway nodes that share a DATA_DIR (its device registry and API keys) need a spool each. A replacement node may mount a lost node's spool directory here: its readings are replayed into QuestDB.
+   */
+  SPOOL_DIR?: string
+  /**
+   * Scale-out across machines: a Redis (redis://host:port) that gateway and api nodes share for the live stream and session takeovers. Never on the acknowledgement path: while it is down, ingestion goes on and live batches are dropped and counted. Unset: no Redis, nothing crosses nodes.
+   */
+  REDIS_URL?: string
+  /**
+   * This node's name in every log line, in the Redis bus and (with REDIS_URL or NODE_ID set) as the node label of the gateway's metrics; default hostname-pid.
+   */
+  NODE_ID?: string
+  /**
    * When the gateway runs alone: its small HTTP port for /metrics, /healthz, /readyz; 0 = any free port, -1 disables.
    */
   GATEWAY_HTTP_PORT: number

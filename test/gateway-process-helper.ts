@@ -6,7 +6,7 @@ import mqtt from 'mqtt'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 
-export function startGatewayProcess (env: Record<string, string>, cmd: 'gateway' | 'start' = 'gateway'): ChildProcess {
+export function startGatewayProcess (env: Record<string, string>, cmd: 'gateway' | 'start' | 'api' = 'gateway'): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bin/cli.ts', cmd], {
     cwd: root,
     env: { ...process.env, ...env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },

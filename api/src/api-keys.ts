@@ -140,6 +140,8 @@ export interface ApiKeyStore {
   /** The key's id and role, or null for an unknown key. */
   verify: (key: string) => ApiKey | null
   size: () => number
+  /** A line of another node's key file (the Redis registry stream): a key made there, or a revocation, applies here too. */
+  apply: (line: string) => void
 }
 
 /** @param env API_KEYS: comma-separated role:sha256hex */
@@ -148,6 +150,9 @@ export function openApiKeyStore (dataDir: string, env?: string): ApiKeyStore {
   const fromEnv = parseEnvKeys(env)
   let fromFile = new Map<string, ApiKey>()
   let revoked = new Set<string>()
+  // from other machines' files, through the registry stream
+  const fromStream = new Map<string, ApiKey>()
+  const revokedElsewhere = new Set<string>()
   let seen = ''
   let checkedAt = 0
 
@@ -168,9 +173,9 @@ export function openApiKeyStore (dataDir: string, env?: string): ApiKeyStore {
   }
 
   function lookup (hash: string): ApiKey | null {
-    const env = fromEnv.get(hash)
-    if (env && !revoked.has(env.id)) return env
-    return fromFile.get(hash) ?? null
+    const known = fromEnv.get(hash) ?? fromFile.get(hash) ?? fromStream.get(hash) ?? null
+    if (known === null || revoked.has(known.id) || revokedElsewhere.has(known.id)) return null
+    return known
   }
 
   return {
@@ -185,9 +190,17 @@ export function openApiKeyStore (dataDir: string, env?: string): ApiKeyStore {
     },
     size () {
       reload(true)
-      let n = fromFile.size
-      for (const k of fromEnv.values()) if (!revoked.has(k.id)) n++
+      let n = 0
+      for (const k of fromFile.values()) if (!revokedElsewhere.has(k.id)) n++
+      for (const [hash, k] of fromStream) if (!fromFile.has(hash) && !revoked.has(k.id) && !revokedElsewhere.has(k.id)) n++
+      for (const k of fromEnv.values()) if (!revoked.has(k.id) && !revokedElsewhere.has(k.id)) n++
       return n
+    },
+    apply (line) {
+      let k: Partial<StoredKey> & Partial<RevokeLine>
+      try { k = JSON.parse(line) as typeof k } catch { return }
+      if (k.op === 'revoke' && typeof k.id === 'string') revokedElsewhere.add(k.id)
+      else if (typeof k.sha256 === 'string' && /^[0-9a-f]{64}$/.test(k.sha256) && typeof k.id === 'string' && isRole(k.role)) fromStream.set(k.sha256, { id: k.id, role: k.role })
     }
   }
 }

@@ -36,6 +36,8 @@ export interface AppOptions {
   brokerReady?: () => boolean
   /** In one process with the gateway: its own checks and what is degraded (QuestDB tables, ILP protocol). */
   gatewayReadiness?: () => Readiness
+  /** Further degraded parts that leave the api ready (the Redis bus). */
+  degraded?: () => string[]
   /** Live-feed settings beside its source: bounds, metrics; a verifyToken here replaces the API-key check. */
   liveFeed?: Omit<LiveFeedOptions, 'source'>
   /** Where POST /vehicles/:id/readings goes: the gateway's pipeline, or the api's own. */
@@ -132,7 +134,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
       broker: !shuttingDown && (opts.brokerReady?.() ?? true),
       ...gateway?.checks
     }
-    const degraded = degradedLines(checks, gateway)
+    const degraded = [...degradedLines(checks, gateway), ...opts.degraded?.() ?? []]
     const ok = !shuttingDown && Object.values(checks).every(Boolean)
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : shuttingDown ? 'shutting_down' : 'not_ready', checks, ...(degraded.length > 0 ? { degraded } : {}) })
   })

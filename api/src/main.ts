@@ -5,8 +5,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { existsSync, readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
-import type { Registry } from 'prom-client'
-import type { Config } from '../../schemas/config.js'
+import { Registry } from 'prom-client'
+import { nodeId, type Config } from '../../schemas/config.js'
 import { createLocalLiveBus, type LiveSource } from '../../schemas/live.js'
 import app, { type AppOptions } from './app.js'
 import { createMqttLiveSource } from './live-source.js'
@@ -23,6 +23,10 @@ import type { IlpProtocolVersion } from '../../gateway/src/questdb/ilp-encoder.j
 import { ilpProtocolVersion } from '../../gateway/src/questdb/tables.js'
 import { createIlpWriter, type IlpWriter } from '../../gateway/src/questdb/ilp-writer.js'
 import { createGatewayMetrics } from '../../gateway/src/metrics.js'
+import { createRedisBus, type RedisBus } from '../../gateway/src/bus/redis-bus.js'
+import { openRegistryStream, type RegistryStream } from '../../gateway/src/bus/registry-stream.js'
+import { registryPath } from '../../gateway/src/broker/device-registry.js'
+import { apiKeysFile } from './api-keys.js'
 
 export interface ApiDeps {
   questdb?: QuestDbAddress
@@ -94,7 +98,16 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
   const questdb = deps.questdb ?? findQuestDb(config)
   let live = deps.live
   let brokerReady = deps.brokerReady
-  if (!live) {
+  let bus: RedisBus | null = null
+  const busRegistry = new Registry()
+  if (!live && config.REDIS_URL) {
+    // every gateway node's live batches, from Redis
+    const node = nodeId(config)
+    busRegistry.setDefaultLabels({ node })
+    bus = createRedisBus({ url: config.REDIS_URL, node, log: log.child({ part: 'bus' }), follow: { live: true }, registry: busRegistry })
+    await bus.ready(2000)
+    live = bus.live
+  } else if (!live) {
     const url = config.GATEWAY_MQTT_URL ?? `mqtt://127.0.0.1:${config.MQTT_PORT}`
     const source = createMqttLiveSource(url, internalToken(config), log.child({ part: 'live-source' }))
     live = source
@@ -111,6 +124,17 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
   }
   const pipeline = deps.pipeline ?? (own as NonNullable<typeof own>).pipeline
   const apiKeys = openApiKeyStore(config.DATA_DIR, config.API_KEYS)
+  // keys and device tokens made or revoked here (CLI, admin API) reach every node; keys made elsewhere apply here
+  const registryStream: RegistryStream | null = config.REDIS_URL
+    ? openRegistryStream({
+      url: config.REDIS_URL,
+      node: nodeId(config),
+      log: log.child({ part: 'registry-stream' }),
+      forward: [{ kind: 'device', file: registryPath(config.DATA_DIR) }, { kind: 'apikey', file: apiKeysFile(config.DATA_DIR) }],
+      apply: { apikey: line => apiKeys.apply(line) },
+      registry: busRegistry
+    })
+    : null
   const timeouts = httpTimeouts(config)
   const https = config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE), ...timeouts } : null
   const fastify = Fastify({
@@ -134,6 +158,7 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     live,
     ...(brokerReady ? { brokerReady } : {}),
     ...(deps.gatewayReadiness ? { gatewayReadiness: deps.gatewayReadiness } : {}),
+    ...(bus ? { degraded: bus.degraded } : {}),
     pipeline,
     apiKeys,
     dataDir: config.DATA_DIR,
@@ -144,7 +169,7 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     onlineWindowS: config.ONLINE_WINDOW_S,
     maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
     metrics: createApiMetrics({ defaults: true }),
-    registries: [...(deps.registries ?? []), ...(own ? [own.registry] : [])],
+    registries: [...(deps.registries ?? []), ...(own ? [own.registry] : []), ...(bus ? [busRegistry] : [])],
     ...(deps.remoteMetrics ? { remoteMetrics: deps.remoteMetrics } : {}),
     ...(deps.liveFeed ? { liveFeed: deps.liveFeed } : {}),
     map: { tileUrl: config.MAP_TILE_URL, tileAttribution: config.MAP_TILE_ATTRIBUTION }
@@ -158,6 +183,8 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     await fastify.close().catch(() => {})
     await own?.writer.close(0).catch(() => {})
     if (!deps.live) await live.close?.()
+    await registryStream?.close()
+    await bus?.close()
     throw err
   }
   if (config.API_AUTH === 'required' && apiKeys.size() === 0) {
@@ -175,6 +202,8 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
       await fastify.close()
       await own?.writer.close(config.SHUTDOWN_TIMEOUT_MS)
       if (!deps.live) await source.close?.()
+      await registryStream?.close()
+      await bus?.close()
     }
   }
 }

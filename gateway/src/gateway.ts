@@ -31,6 +31,8 @@ export interface GatewayDeps {
   onSession?: BrokerOptions['onSession']
   /** A managed QuestDB's state (false while it is being restarted). */
   questdbUp?: () => boolean
+  /** With REDIS_URL: the bus's line for /readyz while it is down. */
+  busDegraded?: () => string[]
 }
 
 export interface Gateway {
@@ -110,7 +112,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     }
   })
   const spool = await openSpool({
-    dir: deps.spoolDir ?? join(config.DATA_DIR, 'spool'),
+    dir: deps.spoolDir ?? config.SPOOL_DIR ?? join(config.DATA_DIR, 'spool'),
     log: log.child({ part: 'spool' }),
     sender: afterTables(sender, questdb),
     segmentBytes: config.SPOOL_SEGMENT_BYTES,
@@ -182,6 +184,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     if (questdbDown()) degraded.push(`questdb unreachable: readings are kept in the spool (${spool.stats().unconfirmedBytes} bytes unconfirmed)`)
     if (!q.tables) degraded.push('questdb tables not created yet: retrying; the spool is not drained until they exist')
     if (!q.protocolProbed) degraded.push(`ilp protocol ${q.ilpProtocol} until questdb /settings answers`)
+    if (deps.busDegraded) degraded.push(...deps.busDegraded())
     return { checks: { tables: q.tables }, degraded }
   }
 

@@ -25,6 +25,8 @@ export interface GatewayHttpOptions {
   /** The gateway's own checks and what is degraded. */
   readiness?: () => Readiness
   log: Logger
+  /** Labels on every series (a merged registry does not keep the gateway registry's own): the node with REDIS_URL. */
+  defaultLabels?: Record<string, string>
   /** Node's http server timeouts (api/src/main.ts httpTimeouts). */
   timeouts?: ServerOptions
 }
@@ -33,6 +35,7 @@ export async function startGatewayHttp (opts: GatewayHttpOptions): Promise<Gatew
   const runtime = new Registry()
   collectDefaultMetrics({ register: runtime, prefix: 'fleetgate_gateway_' })
   const registries = Registry.merge([opts.registry, runtime])
+  if (opts.defaultLabels) registries.setDefaultLabels(opts.defaultLabels)
   let closing = false
   const server = createServer(opts.timeouts ?? {}, (req, res) => {
     const path = (req.url ?? '/').split('?')[0]

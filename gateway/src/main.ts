@@ -5,11 +5,15 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import type { Config } from '../../schemas/config.js'
+import { nodeId, type Config } from '../../schemas/config.js'
 import type { LiveBus } from '../../schemas/live.js'
 import { freePorts, superviseQuestDb, type QuestDbPorts, type SupervisedQuestDb } from '../../scripts/questdb.js'
 import { buildGateway, type Gateway } from './gateway.js'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
+import { createRedisBus, joinBus, type RedisBus } from './bus/redis-bus.js'
+import { openRegistryStream, type RegistryStream } from './bus/registry-stream.js'
+import { registryPath } from './broker/device-registry.js'
+import { apiKeysFile } from '../../api/src/api-keys.js'
 
 export interface QuestDbAddress { httpUrl: string, pgUrl: string }
 
@@ -96,6 +100,15 @@ export async function runGateway (config: Config, log: Logger, opts: { live?: Li
   const metrics = createGatewayMetrics()
   const qdb = await ensureQuestDb(config, log, metrics)
   const managed = qdb.managed
+  // scale-out across machines: this node's series apart from the others'
+  const node = nodeId(config)
+  let bus: RedisBus | null = null
+  if (config.REDIS_URL) {
+    metrics.registry.setDefaultLabels({ node })
+    bus = createRedisBus({ url: config.REDIS_URL, node, log: log.child({ part: 'bus' }), follow: { sessions: true }, registry: metrics.registry })
+    // a start without Redis goes on without it
+    await bus.ready(2000)
+  }
   let gateway: Gateway
   try {
     gateway = await buildGateway(config, {
@@ -103,11 +116,35 @@ export async function runGateway (config: Config, log: Logger, opts: { live?: Li
       questdbHttpUrl: qdb.httpUrl,
       metrics,
       ...(managed ? { questdbUp: managed.up } : {}),
-      ...(opts.live ? { live: opts.live } : {})
+      ...(opts.live ? { live: opts.live } : {}),
+      ...(bus ? { onSession: bus.announceSession, busDegraded: bus.degraded } : {})
     })
   } catch (err) {
+    await bus?.close()
     await managed?.stop()
     throw err
+  }
+  const leaveBus = bus ? joinBus(bus, node, gateway) : () => {}
+  let registryStream: RegistryStream | null = null
+  if (config.REDIS_URL) {
+    const g = gateway
+    const rlog = log.child({ part: 'registry-stream' })
+    registryStream = openRegistryStream({
+      url: config.REDIS_URL,
+      node,
+      log: rlog,
+      // every node forwards what was written on its machine, whatever wrote it
+      forward: [{ kind: 'device', file: registryPath(config.DATA_DIR) }, { kind: 'apikey', file: apiKeysFile(config.DATA_DIR) }],
+      apply: {
+        device (line, origin) {
+          const revoked = g.registry.apply(line)
+          if (revoked === null) return
+          rlog.info({ vehicleId: revoked, origin }, 'token revoked on another node, disconnecting')
+          g.broker.disconnect(revoked)
+        }
+      },
+      registry: metrics.registry
+    })
   }
   return {
     gateway,
@@ -115,6 +152,9 @@ export async function runGateway (config: Config, log: Logger, opts: { live?: Li
     ...(managed ? { managed } : {}),
     async close () {
       await gateway.close()
+      leaveBus()
+      await registryStream?.close()
+      await bus?.close()
       if (managed) {
         await managed.stop()
         rmSync(questdbAddressFile(config), { force: true })

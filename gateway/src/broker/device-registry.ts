@@ -19,6 +19,12 @@ export interface DeviceRegistry {
   size: () => number
   /** Re-reads what was appended since the last read; returns the vehicles revoked by it. */
   refresh: () => string[]
+  /**
+   * A line from another node (the Redis registry stream): applied unless the
+   * vehicle's last line is newer, so a replay or a late arrival changes
+   * nothing. Returns the vehicle id for a revoke, else null.
+   */
+  apply: (text: string) => string | null
   /** Follows the file; calls onRevoke for vehicles revoked meanwhile. */
   watch: (onRevoke: (vehicleId: string) => void, intervalMs?: number) => void
   close: () => void
@@ -54,6 +60,8 @@ export function revokeToken (dataDir: string, vehicleId: string): void {
 export function openDeviceRegistry (dataDir: string): DeviceRegistry {
   const file = registryPath(dataDir)
   const hashes = new Map<string, Buffer>()
+  // the `at` of each vehicle's last line applied
+  const lastAt = new Map<string, string>()
   let offset = 0
   let rest = ''
   let watching = false
@@ -81,6 +89,7 @@ export function openDeviceRegistry (dataDir: string): DeviceRegistry {
         let line: Line
         try { line = JSON.parse(l) as Line } catch { continue }
         if (!isVehicleId(line.vehicle_id)) continue
+        if (typeof line.at === 'string') lastAt.set(line.vehicle_id, line.at)
         if (line.op === 'issue') hashes.set(line.vehicle_id, Buffer.from(line.sha256, 'hex'))
         else if (line.op === 'revoke') { hashes.delete(line.vehicle_id); revoked.push(line.vehicle_id) }
       }
@@ -102,6 +111,17 @@ export function openDeviceRegistry (dataDir: string): DeviceRegistry {
     has: id => hashes.has(id),
     size: () => hashes.size,
     refresh,
+    apply (text) {
+      let line: Line
+      try { line = JSON.parse(text) as Line } catch { return null }
+      if (!isVehicleId(line.vehicle_id) || typeof line.at !== 'string') return null
+      const before = lastAt.get(line.vehicle_id)
+      if (before !== undefined && line.at < before) return null
+      lastAt.set(line.vehicle_id, line.at)
+      if (line.op === 'issue' && typeof line.sha256 === 'string' && /^[0-9a-f]{64}$/.test(line.sha256)) hashes.set(line.vehicle_id, Buffer.from(line.sha256, 'hex'))
+      else if (line.op === 'revoke') { hashes.delete(line.vehicle_id); return line.vehicle_id }
+      return null
+    },
     watch (onRevoke, intervalMs = 500) {
       watching = true
       watchFile(file, { interval: intervalMs, persistent: false }, () => {

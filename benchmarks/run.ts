@@ -135,7 +135,7 @@ try {
   if (names.includes('peer') && db) {
     const phases = values['peer-phases'].split(',')
     const workers = values.workers === undefined ? [undefined] : values.workers.split(',').map(Number)
-    if (workers.some(w => w !== undefined && !(Number.isInteger(w) && w >= 1))) throw new Error('--workers takes a list of whole numbers >= 1, e.g. 1,2')
+    if (workers.some(w => w !== undefined && !(Number.isInteger(w) && w >= 0))) throw new Error('--workers takes a list of whole numbers >= 0 (0: gateway and api in one process), e.g. 0,2')
     results.peer = await runPeer(cleanup, db, {
       // 30 s ladder steps unless --step-s (the figure is a rate held 30 s)
       stepS: Number(values['step-s'] ?? (values.quick ? 10 : 30)),

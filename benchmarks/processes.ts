@@ -210,7 +210,11 @@ export async function scrapeMetrics (httpUrl: string): Promise<Map<string, numbe
 export async function waitSpoolDrained (gw: { httpUrl: string }, timeoutMs = 180000): Promise<number> {
   const t0 = Date.now()
   for (;;) {
-    const bytes = (await scrapeMetrics(gw.httpUrl)).get('fleetgate_spool_unconfirmed_bytes')
+    // summed over every series: with GATEWAY_WORKERS each worker's spool has its own, labelled `worker`
+    let bytes: number | undefined
+    for (const [k, v] of await scrapeMetrics(gw.httpUrl)) {
+      if (k === 'fleetgate_spool_unconfirmed_bytes' || k.startsWith('fleetgate_spool_unconfirmed_bytes{')) bytes = (bytes ?? 0) + v
+    }
     if (bytes === 0 || Date.now() - t0 > timeoutMs) return Date.now() - t0
     await new Promise(resolve => setTimeout(resolve, 100))
   }

@@ -8,22 +8,8 @@
 // bench asks for counters over IPC ({ type: 'stats' }).
 import mqtt from 'mqtt'
 import { Sender } from '@questdb/nodejs-client'
+import type { Reading } from '../schemas/types.js'
 
-interface Reading {
-  ts: string | number
-  seq?: number
-  lat: number
-  lon: number
-  speed_kmh?: number
-  heading_deg?: number
-  alt_m?: number
-  odometer_km?: number
-  fuel_pct?: number
-  engine_temp_c?: number
-  battery_v?: number
-  rpm?: number
-  ignition?: boolean
-}
 const DOUBLES = ['lat', 'lon', 'speed_kmh', 'heading_deg', 'alt_m', 'odometer_km', 'fuel_pct', 'engine_temp_c', 'battery_v'] as const
 
 const qdb = new URL(process.env.QUESTDB_HTTP_URL ?? 'http://127.0.0.1:9000')

@@ -16,16 +16,10 @@ import { runLoad, summary } from './load.js'
 import { climb, turns } from './ladder.js'
 import { median } from './latency-runs.js'
 import { processTree, startGatewayChild, startMosquitto, treeCpuS, waitSpoolDrained, type Cleanup, type GatewayChild } from './processes.js'
+import type { IngestOptions } from './ingest.bench.js'
 
-export interface PeerOptions {
-  stepS: number
-  warmupS: number
-  vehicles: number
-  window: number
-  startRate: number
-  maxRate: number
-  factor: number
-  refine: number
+/** The ladder's and the load's settings, as the ingest benchmark takes them. */
+export interface PeerOptions extends Pick<IngestOptions, 'stepS' | 'warmupS' | 'vehicles' | 'window' | 'startRate' | 'maxRate' | 'factor' | 'refine'> {
   /** Alternated pairs of latency runs at latencyRate. */
   pairs: number
   latencyRate: number

@@ -106,16 +106,20 @@ try {
     process.stderr.write('relay (mosquitto)\n')
     results.relay = await runRelay(broker, { durationS: ceilingS, vehicles: Number(values.vehicles), rate: Number(values['max-rate']), window: Number(values.window), scale: !values['no-scale'] })
   }
+  // the load and ladder settings the ingest and peer benchmarks share
+  const ladder = {
+    warmupS,
+    vehicles: Number(values.vehicles),
+    window: Number(values.window),
+    startRate: Number(values['start-rate']),
+    maxRate: Number(values['max-rate']),
+    factor: Number(values.factor),
+    refine: Number(values.refine)
+  }
   if (names.includes('ingest') && db) {
     results.ingest = await runIngest(cleanup, db, {
+      ...ladder,
       stepS,
-      warmupS,
-      vehicles: Number(values.vehicles),
-      window: Number(values.window),
-      startRate: Number(values['start-rate']),
-      maxRate: Number(values['max-rate']),
-      factor: Number(values.factor),
-      refine: Number(values.refine),
       ackModes: values['ack-modes'].split(','),
       fleetVehicles: Number(values['fleet-vehicles']),
       fleetRate: Number(values['fleet-rate']),
@@ -138,14 +142,8 @@ try {
     if (workers.some(w => w !== undefined && !(Number.isInteger(w) && w >= 0))) throw new Error('--workers takes a list of whole numbers >= 0 (0: gateway and api in one process), e.g. 0,2')
     results.peer = await runPeer(cleanup, db, {
       // 30 s ladder steps unless --step-s (the figure is a rate held 30 s)
+      ...ladder,
       stepS: Number(values['step-s'] ?? (values.quick ? 10 : 30)),
-      warmupS,
-      vehicles: Number(values.vehicles),
-      window: Number(values.window),
-      startRate: Number(values['start-rate']),
-      maxRate: Number(values['max-rate']),
-      factor: Number(values.factor),
-      refine: Number(values.refine),
       pairs: Number(values.pairs ?? (values.quick ? 1 : 3)),
       latencyRate: 20000,
       crashRate: Number(values['crash-rate']),

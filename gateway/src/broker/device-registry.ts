@@ -5,9 +5,10 @@
 // loaded into memory and followed while the gateway runs, so `fleetgate token`
 // and `fleetgate revoke` take effect without a restart.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, unwatchFile, watchFile } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, unwatchFile, watchFile } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { isVehicleId } from '../../../schemas/topics.js'
+import { appendedLines } from './appended-lines.js'
 
 export const REGISTRY_FILE = 'devices.jsonl'
 
@@ -62,39 +63,21 @@ export function openDeviceRegistry (dataDir: string): DeviceRegistry {
   const hashes = new Map<string, Buffer>()
   // the `at` of each vehicle's last line applied
   const lastAt = new Map<string, string>()
-  let offset = 0
-  let rest = ''
+  const next = appendedLines(file)
   let watching = false
 
   function refresh (): string[] {
     const revoked: string[] = []
-    if (!existsSync(file)) return revoked
-    const fd = openSync(file, 'r')
-    try {
-      const size = fstatSync(fd).size
-      if (size < offset) { offset = 0; rest = ''; hashes.clear() }
-      const buf = Buffer.alloc(Math.max(0, size - offset))
-      let read = 0
-      while (read < buf.length) {
-        const n = readSync(fd, buf, read, buf.length - read, offset + read)
-        if (n === 0) break
-        read += n
-      }
-      offset += read
-      const text = rest + buf.subarray(0, read).toString('utf8')
-      const lines = text.split('\n')
-      rest = lines.pop() ?? ''
-      for (const l of lines) {
-        if (!l.trim()) continue
-        let line: Line
-        try { line = JSON.parse(l) as Line } catch { continue }
-        if (!isVehicleId(line.vehicle_id)) continue
-        if (typeof line.at === 'string') lastAt.set(line.vehicle_id, line.at)
-        if (line.op === 'issue') hashes.set(line.vehicle_id, Buffer.from(line.sha256, 'hex'))
-        else if (line.op === 'revoke') { hashes.delete(line.vehicle_id); revoked.push(line.vehicle_id) }
-      }
-    } finally {
-      closeSync(fd)
+    const { lines, restarted } = next()
+    if (restarted) hashes.clear()
+    for (const l of lines) {
+      if (!l.trim()) continue
+      let line: Line
+      try { line = JSON.parse(l) as Line } catch { continue }
+      if (!isVehicleId(line.vehicle_id)) continue
+      if (typeof line.at === 'string') lastAt.set(line.vehicle_id, line.at)
+      if (line.op === 'issue') hashes.set(line.vehicle_id, Buffer.from(line.sha256, 'hex'))
+      else if (line.op === 'revoke') { hashes.delete(line.vehicle_id); revoked.push(line.vehicle_id) }
     }
     return revoked
   }

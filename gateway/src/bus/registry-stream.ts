@@ -8,7 +8,8 @@
 // last stream id it applied. At start a node forwards its whole files and
 // reads the whole stream: lines apply idempotently (see DeviceRegistry.apply).
 import { Redis } from 'ioredis'
-import { closeSync, existsSync, fstatSync, openSync, readSync, unwatchFile, watchFile } from 'node:fs'
+import { unwatchFile, watchFile } from 'node:fs'
+import { appendedLines } from '../broker/appended-lines.js'
 import type { Logger } from 'pino'
 import { Gauge, type Registry } from 'prom-client'
 
@@ -41,28 +42,9 @@ export interface RegistryStream {
 
 /** Follows an append-only file from its start: complete lines only. */
 function tailFile (file: string, onLine: (line: string) => void, intervalMs: number): () => void {
-  let offset = 0
-  let rest = ''
+  const next = appendedLines(file)
   function read (): void {
-    if (!existsSync(file)) return
-    const fd = openSync(file, 'r')
-    try {
-      const size = fstatSync(fd).size
-      if (size < offset) { offset = 0; rest = '' }
-      const buf = Buffer.alloc(size - offset)
-      let got = 0
-      while (got < buf.length) {
-        const n = readSync(fd, buf, got, buf.length - got, offset + got)
-        if (n === 0) break
-        got += n
-      }
-      offset += got
-      const lines = (rest + buf.subarray(0, got).toString('utf8')).split('\n')
-      rest = lines.pop() ?? ''
-      for (const l of lines) if (l.trim()) onLine(l)
-    } finally {
-      closeSync(fd)
-    }
+    for (const l of next().lines) if (l.trim()) onLine(l)
   }
   read()
   watchFile(file, { interval: intervalMs, persistent: false }, read)

@@ -7,6 +7,7 @@ import { connect, type Socket } from 'node:net'
 import { startQuestDbForTest, startStack, issueTokens, connectVehicles, pollCount, query, count, waitWalApplied, pollUntil, type Stack } from '../../../test/helper.js'
 import { connectPacket, hex, stackWithVehicle } from '../../../test/mqtt-bytes-helper.js'
 import { vehicleTopic } from '../../../schemas/topics.js'
+import { createApiKey } from '../../../api/src/api-keys.js'
 
 function within<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, new Promise<T>((_resolve, reject) => setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms))])
@@ -163,7 +164,8 @@ t.test('a takeover storm leaves one session, the gauge equal to the open sockets
 
 t.test('the gateway records each vehicle online at session start and offline at its end', async t => {
   const db = await startQuestDbForTest(t)
-  const stack = await startStack(t, db)
+  const stack = await startStack(t, db, { API_AUTH: 'required' })
+  const { key } = createApiKey(stack.config.DATA_DIR, 'read')
   const tokens = issueTokens(stack.config.DATA_DIR, ['ss-clean', 'ss-drop'])
   const [clean, drop] = await connectVehicles(t, stack.mqttUrl, tokens)
   await pollCount(stack.pgUrl, 'SELECT count() n FROM vehicle_status WHERE online', 2)
@@ -173,7 +175,7 @@ t.test('the gateway records each vehicle online at session start and offline at 
   t.equal(await pollCount(stack.pgUrl, 'SELECT count() n FROM vehicle_status WHERE NOT online', 2), 2, 'offline recorded after a clean end and after a drop')
   await waitWalApplied(stack.pgUrl)
   t.equal(await count(stack.pgUrl, 'SELECT count() n FROM vehicle_status'), 4, 'one online and one offline each')
-  const res = await fetch(`${stack.httpUrl}/api/v1/vehicles/ss-clean`)
+  const res = await fetch(`${stack.httpUrl}/api/v1/vehicles/ss-clean`, { headers: { authorization: `Bearer ${key}` } })
   const body = await res.json() as { online: boolean, status: string }
   t.equal(body.online, false, 'the api says offline')
   t.equal(body.status, 'offline')

@@ -12,7 +12,9 @@ import { loadConfig } from '../schemas/config.js'
 const root = new URL('../', import.meta.url)
 const HAPROXY = process.env.HAPROXY ?? '/usr/sbin/haproxy'
 const cfgPath = fileURLToPath(new URL('deploy/haproxy.cfg', root))
-const cfg = readFileSync(cfgPath, 'utf8')
+const shipped = readFileSync(cfgPath, 'utf8')
+/** The config as Compose runs it: each "${VAR-default}" (HAProxy's syntax) replaced by its default. */
+const cfg = shipped.replace(/"\$\{[A-Z0-9_]+-([^}"]*)\}"/g, '$1')
 
 interface Service { image?: string, build?: string, command?: string[], environment?: Record<string, string>, stop_grace_period?: string, volumes?: string[], ports?: string[], depends_on?: unknown }
 const compose = parse(readFileSync(new URL('deploy/docker-compose.scale-out.yml', root), 'utf8'), { merge: true }) as { services: Record<string, Service> }
@@ -33,6 +35,17 @@ t.test('haproxy -c accepts deploy/haproxy.cfg', async t => {
   t.same(warnings, [], 'no warning but unresolvable service names')
   t.match(cfg, /frontend mqtt\n\s+mode tcp\n\s+bind :1883/, 'MQTT in TCP mode on 1883')
   t.match(cfg, /frontend http\n\s+mode http\n\s+bind :3000/, 'HTTP on 3000')
+})
+
+t.test('deploy/haproxy.cfg takes its addresses from the environment, each with a default', async t => {
+  const directives = shipped.split('\n').filter(l => !l.trim().startsWith('#')).join('\n')
+  const vars = [...directives.matchAll(/\$\{([A-Z0-9_]+)(-[^}]*)?\}/g)]
+  t.ok(vars.length >= 8, `binds, gateways, check ports and apis are variables (${vars.map(m => m[1]).join(', ')})`)
+  t.same(vars.filter(m => m[2] === undefined).map(m => m[1]), [], 'every variable has a default (Compose sets none)')
+  const env = { FLEETGATE_MQTT_BIND: '127.0.0.1:18830', FLEETGATE_HTTP_BIND: '127.0.0.1:13000', GATEWAY1_MQTT: '127.0.0.1:18831', GATEWAY1_CHECK_PORT: '19101', GATEWAY2_MQTT: '127.0.0.1:18832', GATEWAY2_CHECK_PORT: '19102', API1_HTTP: '127.0.0.1:13001', API2_HTTP: '127.0.0.1:13002' }
+  const r = spawnSync(HAPROXY, ['-c', '-f', cfgPath], { encoding: 'utf8', timeout: 10000, env: { ...process.env, ...env } })
+  t.equal(r.status, 0, `haproxy -c with loopback addresses (${r.stderr.trim().split('\n').slice(-1)[0] ?? ''})`)
+  t.same((r.stdout + r.stderr).split('\n').filter(l => l.includes('[WARNING]')), [], 'no warning: every address resolves')
 })
 
 t.test('the scale-out Compose file runs Redis, two gateways, the apis and HAProxy as the HAProxy config expects', async t => {

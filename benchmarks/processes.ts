@@ -126,8 +126,10 @@ export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string
     const t = setTimeout(() => reject(new Error('gateway did not start within 60 s')), 60000)
     rl.on('line', line => {
       try {
-        const msg = JSON.parse(line) as { msg?: string, http?: string, mqtt?: string, level?: number }
-        if (msg.msg === 'fleetgate up' && msg.http && msg.mqtt) { clearTimeout(t); resolve({ http: msg.http, mqtt: msg.mqtt }) }
+        const msg = JSON.parse(line) as { msg?: string, http?: string | string[], mqtt?: string, level?: number }
+        // one process logs every address its api bound (a list), the workers' primary one URL
+        const http = Array.isArray(msg.http) ? msg.http[0] : msg.http
+        if (msg.msg === 'fleetgate up' && http && msg.mqtt) { clearTimeout(t); resolve({ http, mqtt: msg.mqtt }) }
         if ((msg.level ?? 0) >= 50) process.stderr.write(line + '\n')
       } catch {}
     })
@@ -274,4 +276,64 @@ export async function startMosquitto (cleanup: Cleanup): Promise<{ url: string, 
     await new Promise(resolve => setTimeout(resolve, 100))
   }
   return { url: `mqtt://127.0.0.1:${port}`, pid: child.pid as number, version: mosquittoVersion(bin) }
+}
+
+/** Debian's redis-server on a free loopback port, no persistence (the scale-out bench's bus). */
+export async function startRedis (cleanup: Cleanup): Promise<{ url: string, pid: number }> {
+  const bin = process.env.REDIS_SERVER ?? '/usr/bin/redis-server'
+  const dir = tempDir(cleanup, 'fleetgate-bench-redis-')
+  const port = await freePort()
+  const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--logfile', ''], { stdio: 'ignore' })
+  cleanup.add(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGTERM')
+    await new Promise(resolve => { const t = setTimeout(() => { child.kill('SIGKILL'); resolve(null) }, 10000); child.once('exit', () => { clearTimeout(t); resolve(null) }) })
+  })
+  const { connect } = await import('node:net')
+  const deadline = Date.now() + 10000
+  for (;;) {
+    const ok = await new Promise<boolean>(resolve => {
+      const s = connect(port, '127.0.0.1', () => s.write('PING\r\n'))
+      s.once('data', d => { s.destroy(); resolve(d.toString().startsWith('+PONG')) })
+      s.on('error', () => resolve(false))
+    })
+    if (ok) break
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error('redis-server did not start')
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  return { url: `redis://127.0.0.1:${port}`, pid: child.pid as number }
+}
+
+export interface NodeChild { pid: number, httpUrl: string, mqttUrl: string | null, stop: () => Promise<void> }
+
+/**
+ * `fleetgate gateway` or `fleetgate api` alone (a scale-out node) on free
+ * loopback ports; resolves with the addresses it logs once up.
+ */
+export async function startNodeChild (cleanup: Cleanup, cmd: 'gateway' | 'api', env: Record<string, string>): Promise<NodeChild> {
+  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', 'bin/cli.ts', cmd], {
+    cwd: new URL('..', import.meta.url).pathname,
+    env: { ...process.env, MQTT_HOST: '127.0.0.1', HTTP_HOST: '127.0.0.1', MQTT_PORT: '0', MQTT_WS_PORT: '-1', HTTP_PORT: '0', GATEWAY_HTTP_PORT: '0', LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...env },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGTERM')
+    await new Promise(resolve => { const t = setTimeout(() => { child.kill('SIGKILL'); resolve(null) }, 15000); child.once('exit', () => { clearTimeout(t); resolve(null) }) })
+  }
+  cleanup.add(stop)
+  const up = await new Promise<{ http: string, mqtt: string | null }>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream })
+    const t = setTimeout(() => reject(new Error(`fleetgate ${cmd} did not start within 90 s`)), 90000)
+    rl.on('line', line => {
+      try {
+        const msg = JSON.parse(line) as { msg?: string, http?: string | string[], mqtt?: string, level?: number }
+        const http = Array.isArray(msg.http) ? msg.http[0] : msg.http
+        if (msg.msg === `fleetgate ${cmd} up` && http) { clearTimeout(t); resolve({ http, mqtt: msg.mqtt ?? null }) }
+        if ((msg.level ?? 0) >= 50) process.stderr.write(line + '\n')
+      } catch {}
+    })
+    child.once('exit', code => { clearTimeout(t); reject(new Error(`fleetgate ${cmd} exited with ${code}`)) })
+  })
+  return { pid: child.pid as number, httpUrl: up.http, mqttUrl: up.mqtt, stop }
 }

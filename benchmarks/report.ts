@@ -96,6 +96,7 @@ export function toMarkdown (r: Obj): string {
     }
   }
   if (r.peer) peerRows(r.peer as Obj, row)
+  if (r.scaleOut) scaleOutRows(r.scaleOut as Obj, row)
   lines.push('')
   return lines.join('\n')
 }
@@ -142,4 +143,21 @@ function peerRows (p: Obj, row: Row): void {
       row(`peer, ${side}: kill -9 at ${fmt(get(a, 'targetPerS'))}/s (gateway; bridge), acknowledged but missing in QuestDB`, `${fmt(get(a, 'missing'))} of ${fmt(get(a, 'acked'))} (restart ${fmt(get(a, 'restartMs'))} ms)`, `${peer}: ${fmt(get(b, 'missing'))} of ${fmt(get(b, 'acked'))} (restart ${fmt(get(b, 'restartMs'))} ms)`, '', '0 missing', verdict(get(a, 'missing') === undefined ? undefined : get(a, 'missing') === 0))
     }
   }
+}
+
+/** Scale-out on Redis (scale-out.bench.ts): across nodes beside one process, Redis's CPU, and the nodes one Redis carries. */
+function scaleOutRows (s: Obj, row: Row): void {
+  const at = `${fmt(get(s, 'targetPerS'))}/s, ${fmt(get(s, 'vehicles'))} vehicles, ${fmt(get(s, 'pairs'))} alternated pair(s) (median)`
+  const each = (side: string): string => {
+    const all = (s[side] as Obj | undefined)?.liveP99MsRuns
+    return Array.isArray(all) && all.length > 1 ? `; p99 of each run ${(all as number[]).map(v => fmt(v)).join(', ')} ms` : ''
+  }
+  row(`scale-out: publish-to-live p50 / p99 across nodes (gateway node -> Redis -> api node) at ${at}`,
+    `${fmt(get(s, 'acrossNodes.liveP50Ms'))} / ${fmt(get(s, 'acrossNodes.liveP99Ms'))} ms${each('acrossNodes')}, acked ${fmt(get(s, 'acrossNodes.ackedPerS'))}/s`,
+    `one process: ${fmt(get(s, 'oneProcess.liveP50Ms'))} / ${fmt(get(s, 'oneProcess.liveP99Ms'))} ms${each('oneProcess')}, acked ${fmt(get(s, 'oneProcess.ackedPerS'))}/s`,
+    `${fmt(get(s, 'liveP50Ratio'))} / ${fmt(get(s, 'liveP99Ratio'))}`)
+  row('scale-out: CPU s per 100,000 readings, across nodes', `Redis ${fmt(get(s, 'cpuSPer100k.redis'), ' s')}; gateway node ${fmt(get(s, 'cpuSPer100k.gateway'), ' s')}; api node ${fmt(get(s, 'cpuSPer100k.api'), ' s')}`, `one process (gateway and api): ${fmt(get(s, 'cpuSPer100k.oneProcess'), ' s')}`,
+    ratio((get(s, 'cpuSPer100k.gateway') ?? 0) + (get(s, 'cpuSPer100k.api') ?? 0) + (get(s, 'cpuSPer100k.redis') ?? 0), get(s, 'cpuSPer100k.oneProcess')))
+  const est = s.gatewayNodesPerRedis as Obj | undefined
+  row('scale-out: gateway nodes one Redis carries (estimate)', `${fmt(get(est, 'estimate'))}; one Redis core ~ ${fmt(get(est, 'readingsPerSOneRedisCore'), ' readings/s')}`, String(est?.formula ?? ''))
 }

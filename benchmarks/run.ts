@@ -13,6 +13,7 @@ import { runRelay } from './relay.bench.js'
 import { runIngest } from './ingest.bench.js'
 import { runOutage } from './outage.bench.js'
 import { runPeer } from './peer.bench.js'
+import { runScaleOut } from './scale-out.bench.js'
 import { createCleanup, startBenchQuestDb, startMosquitto } from './processes.js'
 import { toMarkdown } from './report.js'
 
@@ -24,7 +25,7 @@ if (first !== undefined && STANDALONE.includes(first)) {
   process.exit(spawnSync(process.execPath, ['--import', 'tsx', file, ...process.argv.slice(3)], { stdio: 'inherit' }).status ?? 1)
 }
 
-const NAMES = ['encoder', 'ilp', 'relay', 'ingest', 'outage', 'peer'] as const
+const NAMES = ['encoder', 'ilp', 'relay', 'ingest', 'outage', 'peer', 'scale-out'] as const
 type Name = typeof NAMES[number]
 
 const { values, positionals } = parseArgs({
@@ -54,6 +55,8 @@ const { values, positionals } = parseArgs({
     'crash-rate': { type: 'string', default: '5000' },
     'crash-s': { type: 'string' },
     'peer-phases': { type: 'string', default: 'ladder,latency,crash' },
+    // scale-out: the rate of its alternated runs (one process, across nodes on Redis)
+    'scale-rate': { type: 'string', default: '5000' },
     json: { type: 'boolean', default: false }
   }
 })
@@ -92,7 +95,7 @@ try {
     process.stderr.write('encoder\n')
     results.encoder = await runEncoder()
   }
-  const needDb = names.includes('ilp') || names.includes('ingest') || names.includes('peer')
+  const needDb = names.includes('ilp') || names.includes('ingest') || names.includes('peer') || names.includes('scale-out')
   const db = needDb ? await startBenchQuestDb(cleanup) : null
   if (names.includes('ilp') && db) {
     process.stderr.write('ilp\n')
@@ -150,6 +153,16 @@ try {
       crashS: Number(values['crash-s'] ?? (values.quick ? 15 : 30)),
       workers,
       phases: { ladder: phases.includes('ladder'), latency: phases.includes('latency'), crash: phases.includes('crash') }
+    })
+  }
+  if (names.includes('scale-out') && db) {
+    results.scaleOut = await runScaleOut(cleanup, db, {
+      rate: Number(values['scale-rate']),
+      vehicles: Number(values.vehicles),
+      window: Number(values.window),
+      warmupS,
+      durationS: Number(values['step-s'] ?? (values.quick ? 10 : 30)),
+      pairs: Number(values.pairs ?? (values.quick ? 1 : 3))
     })
   }
 } finally {

@@ -61,9 +61,14 @@ async function run (side: Side, o: ScaleOutOptions): Promise<Record<string, unkn
   // readings acknowledged while CPU was measured: the run's acked rate over the measured seconds
   const measured = Math.round(r.ackRatePerS * o.durationS)
   await waitSpoolDrained({ httpUrl: side.gatewayHttpUrl })
+  const cpuS: Record<string, number> = {}
   const cpuSPer100k: Record<string, number> = {}
-  roles.forEach(([name], i) => { cpuSPer100k[name] = per100k((after[i] ?? 0) - (before[i] ?? 0), measured) })
-  return { ...summary(r), liveP50Ms: l.p50, liveP99Ms: l.p99, liveSamples: l.count, cpuSPer100k }
+  roles.forEach(([name], i) => {
+    // /proc counts in ticks of 10 ms: the raw seconds show how coarse a short run's figure is
+    cpuS[name] = Math.round(((after[i] ?? 0) - (before[i] ?? 0)) * 100) / 100
+    cpuSPer100k[name] = per100k(cpuS[name] as number, measured)
+  })
+  return { ...summary(r), liveP50Ms: l.p50, liveP99Ms: l.p99, liveSamples: l.count, measuredReadings: measured, cpuS, cpuSPer100k }
 }
 
 /**

@@ -1,8 +1,9 @@
 // npm run bench [-- <name>... ] [--quick] [options]: runs the named benchmarks
 // (default all) in one process, bounded and on loopback, and writes
 // benchmarks/results/<time>.json (machine-readable, comparable between
-// commits) and .md (the table); prints the table. Ratios to the ceilings are
-// taken from the same run.
+// commits) and .md (the table), regenerates docs/benchmark-results.md (the
+// latest run, committed; --no-doc leaves it alone) and prints the table.
+// Ratios to the ceilings are taken from the same run.
 import { parseArgs } from 'node:util'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
@@ -14,7 +15,7 @@ import { runIngest } from './ingest.bench.js'
 import { runOutage } from './outage.bench.js'
 import { runPeer } from './peer.bench.js'
 import { createCleanup, startBenchQuestDb, startMosquitto } from './processes.js'
-import { toMarkdown } from './report.js'
+import { toMarkdown, toResultsDoc } from './report.js'
 
 // benchmarks that run as their own script (npm run bench -- api [options])
 const STANDALONE = ['api', 'live', 'map', 'profile', 'memory']
@@ -54,7 +55,8 @@ const { values, positionals } = parseArgs({
     'crash-rate': { type: 'string', default: '5000' },
     'crash-s': { type: 'string' },
     'peer-phases': { type: 'string', default: 'ladder,latency,crash' },
-    json: { type: 'boolean', default: false }
+    json: { type: 'boolean', default: false },
+    'no-doc': { type: 'boolean', default: false }
   }
 })
 for (const p of positionals) {
@@ -94,6 +96,7 @@ try {
   }
   const needDb = names.includes('ilp') || names.includes('ingest') || names.includes('peer')
   const db = needDb ? await startBenchQuestDb(cleanup) : null
+  if (db) (results.machine as Record<string, unknown>).questdb = db.version
   if (names.includes('ilp') && db) {
     process.stderr.write('ilp\n')
     results.ilp = await runIlp(db, { durationS: ceilingS })
@@ -102,6 +105,7 @@ try {
   // run at 20,000/s is compared with (unless --no-bare)
   const needBroker = names.includes('relay') || (names.includes('ingest') && !values['no-bare'])
   const broker = needBroker ? await startMosquitto(cleanup) : null
+  if (broker) (results.machine as Record<string, unknown>).mosquitto = broker.version
   if (names.includes('relay') && broker) {
     process.stderr.write('relay (mosquitto)\n')
     results.relay = await runRelay(broker, { durationS: ceilingS, vehicles: Number(values.vehicles), rate: Number(values['max-rate']), window: Number(values.window), scale: !values['no-scale'] })
@@ -162,4 +166,5 @@ mkdirSync(dir, { recursive: true })
 const stamp = (results.date as string).replace(/[:.]/g, '-')
 writeFileSync(new URL(`${stamp}.json`, dir), JSON.stringify(results, null, 2) + '\n')
 writeFileSync(new URL(`${stamp}.md`, dir), md)
+if (!values['no-doc']) writeFileSync(new URL('../docs/benchmark-results.md', import.meta.url), toResultsDoc(results, process.argv.slice(2)))
 process.stdout.write(values.json ? JSON.stringify(results, null, 2) + '\n' : md)

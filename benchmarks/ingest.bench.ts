@@ -196,7 +196,7 @@ export async function runIngest (cleanup: Cleanup, db: { httpUrl: string, pgUrl:
     res.at20k = await latencyRuns(gw, o, 20000, o.bareBroker)
     await gw.stop()
     // a fresh gateway: after the ladder's overloaded steps V8 keeps the old
-    // generation they grew (session 5: 520 MB peak there, 341 MB fresh)
+    // generation they grew, which would count in the fleet step's RSS
     const fresh = await startGatewayChild(cleanup, db, { ACK_MODE: mode })
     res.fleet = await fleetRun(fresh, o)
     await fresh.stop()

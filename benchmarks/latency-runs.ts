@@ -1,7 +1,7 @@
 // The latency figures of a benchmark as a distribution over repeated runs at
 // the same rate. On a shared machine one run's p99 says as much about the
-// machine's phase as about the code (benchmarks/README.md, sessions 11 and
-// 12: 30 to 378 ms for the same code at 20,000/s), so each latency target is
+// machine's phase as about the code (the same code's p99 at 20,000/s varies
+// several-fold between runs), so each latency target is
 // reported as the median over the runs and as how many runs met it.
 
 /** One latency run's figures (all numbers: rates, percentiles, counts). */

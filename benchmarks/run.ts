@@ -1,8 +1,9 @@
 // npm run bench [-- <name>... ] [--quick] [options]: runs the named benchmarks
 // (default all) in one process, bounded and on loopback, and writes
 // benchmarks/results/<time>.json (machine-readable, comparable between
-// commits) and .md (the table); prints the table. Ratios to the ceilings are
-// taken from the same run.
+// commits) and .md (the table), regenerates docs/benchmark-results.md (the
+// latest run, committed; --no-doc leaves it alone) and prints the table.
+// Ratios to the ceilings are taken from the same run.
 import { parseArgs } from 'node:util'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
@@ -15,7 +16,7 @@ import { runOutage } from './outage.bench.js'
 import { runPeer } from './peer.bench.js'
 import { runScaleOut } from './scale-out.bench.js'
 import { createCleanup, startBenchQuestDb, startMosquitto } from './processes.js'
-import { toMarkdown } from './report.js'
+import { toMarkdown, toResultsDoc } from './report.js'
 
 // benchmarks that run as their own script (npm run bench -- api [options])
 const STANDALONE = ['api', 'live', 'map', 'profile', 'memory']
@@ -57,7 +58,8 @@ const { values, positionals } = parseArgs({
     'peer-phases': { type: 'string', default: 'ladder,latency,crash' },
     // scale-out: the rate of its alternated runs (one process, across nodes on Redis)
     'scale-rate': { type: 'string', default: '5000' },
-    json: { type: 'boolean', default: false }
+    json: { type: 'boolean', default: false },
+    'no-doc': { type: 'boolean', default: false }
   }
 })
 for (const p of positionals) {
@@ -97,6 +99,7 @@ try {
   }
   const needDb = names.includes('ilp') || names.includes('ingest') || names.includes('peer') || names.includes('scale-out')
   const db = needDb ? await startBenchQuestDb(cleanup) : null
+  if (db) (results.machine as Record<string, unknown>).questdb = db.version
   if (names.includes('ilp') && db) {
     process.stderr.write('ilp\n')
     results.ilp = await runIlp(db, { durationS: ceilingS })
@@ -105,6 +108,7 @@ try {
   // run at 20,000/s is compared with (unless --no-bare)
   const needBroker = names.includes('relay') || (names.includes('ingest') && !values['no-bare'])
   const broker = needBroker ? await startMosquitto(cleanup) : null
+  if (broker) (results.machine as Record<string, unknown>).mosquitto = broker.version
   if (names.includes('relay') && broker) {
     process.stderr.write('relay (mosquitto)\n')
     results.relay = await runRelay(broker, { durationS: ceilingS, vehicles: Number(values.vehicles), rate: Number(values['max-rate']), window: Number(values.window), scale: !values['no-scale'] })
@@ -175,4 +179,5 @@ mkdirSync(dir, { recursive: true })
 const stamp = (results.date as string).replace(/[:.]/g, '-')
 writeFileSync(new URL(`${stamp}.json`, dir), JSON.stringify(results, null, 2) + '\n')
 writeFileSync(new URL(`${stamp}.md`, dir), md)
+if (!values['no-doc']) writeFileSync(new URL('../docs/benchmark-results.md', import.meta.url), toResultsDoc(results, process.argv.slice(2)))
 process.stdout.write(values.json ? JSON.stringify(results, null, 2) + '\n' : md)

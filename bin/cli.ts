@@ -24,7 +24,7 @@ const USAGE = `usage: fleetgate <command>
   apikey revoke <id> revoke an API key
 
 Exit status: 0 done, 1 failed (the reason on one line), 2 wrong usage.
-Configuration comes from environment variables; see README.md.`
+Configuration comes from environment variables; see docs/configuration.md.`
 
 /** A failure the operator can act on: printed as one line, with its exit status. */
 class CliError extends Error {
@@ -133,9 +133,9 @@ function onSignals (log: { info: (o: object, m: string) => void, error: (o: obje
 // V8 starts a full GC once the old generation has grown by a factor over
 // what survived the last one, and picks that factor itself: up to 4 on a
 // machine with much memory. A QoS 1 publish stays referenced until its PUBACK,
-// long enough to be promoted, so `fleetgate start` with 10,000 vehicles at
-// 10,000/s let ~95 MB of live old generation grow to 250-430 MB, mostly
-// garbage, before each mark-compact. V8 reads this flag whenever it computes
+// long enough to be promoted, so under a fleet's load the old generation grows
+// to several times what is live, mostly garbage, before each mark-compact
+// (npm run bench -- memory shows it per phase). V8 reads this flag whenever it computes
 // the limit, so setting it after start takes effect (the young generation's
 // size, fixed at start, could not be changed this way).
 function boundHeapGrowth (percent: number): void {

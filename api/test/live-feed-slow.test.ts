@@ -24,11 +24,11 @@ function socketOf (c: LiveConn): Socket {
 const SOFT_BUFFER = 64 * 1024
 // What the api may hold for the stalled client: the soft bound, one chunk of
 // a message (64 KiB) and one conflated batch (one position per vehicle). On loopback the kernel's socket
-// buffers take about 4 MB of a connection that is not read (measured here:
-// the send buffer autotunes up to tcp_wmem's 4 MiB), so 10,000 readings
-// (2.6 MB of JSON) would never reach the api's own memory: the flow is
-// 40,000 readings (about 10 MB for the stalled client), and without the
-// protection some 6 MB of it would wait in the api's send buffer.
+// buffers hold megabytes of a connection that is not read (the send buffer
+// autotunes up to tcp_wmem's maximum, 4 MiB by default), so a flow smaller
+// than that would never reach the api's own memory: the flow is 40,000
+// readings, several times the kernel's share, and without the protection the
+// rest would wait in the api's send buffer.
 const BOUND = 512 * 1024
 const VEHICLES = 40
 const PER = 1000

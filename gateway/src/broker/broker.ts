@@ -289,8 +289,9 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
       // QoS 0 waits too, only without a PUBACK: Aedes reads a vehicle's next
       // packets once this one is done, so a QoS 0 flood is paced by the spool
       // like QoS 1. Called back at once, one turn of the event loop read
-      // whatever the sockets held (lag up to 4 s at 38,000/s) and starved the
-      // drain to QuestDB, while unwritten appends piled up in memory (1.1 GB).
+      // whatever the sockets held (seconds of loop lag under a flood) and
+      // starved the drain to QuestDB, while unwritten appends piled up in
+      // memory (npm run bench -- ingest, the QoS 0 ladder, checks it holds).
       work.then(finish, fail)
     }
   })
@@ -298,7 +299,8 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
   // A consumed publish (a reading, an event, a foreign topic) is delivered to
   // no one: after its PUBACK, Aedes would still wrap it in a packet of its
   // own, look up retained and offline subscriptions and run it through the
-  // emitter, for nothing (9.5 % of the gateway's allocations at 12,500/s).
+  // emitter, for nothing: allocations on every reading's path (npm run bench
+  // -- profile --cpu-prof shows where the gateway's time goes).
   // Aedes calls it as publish(packet, client, done); its types know (packet, done)
   type Publish = (packet: PublishPacket, client: Client | null | ((err?: Error) => void), done?: (err?: Error) => void) => void
   const publish = (aedes.publish as unknown as Publish).bind(aedes)
@@ -344,9 +346,9 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
 
   // Accepted data also goes out on $fleet/live/batch for api processes apart
   // from us: one publish per event-loop turn, not one per reading, so the
-  // broker's queue stays short at fleet rates (one publish per reading at
-  // 10,000 readings/s built a backlog of seconds and, draining, overflowed
-  // mqemitter's stack).
+  // broker's queue stays short at fleet rates (one publish per reading built
+  // a backlog that grew with the rate and, draining, overflowed mqemitter's
+  // stack; npm run bench:live measures the latency through the broker).
   let liveBatch: LiveMessage[] = []
   function flushLive (): void {
     const batch = liveBatch

@@ -15,8 +15,9 @@ const AFTER_SECOND = /(?:\.\d+)?(?:z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)$/iy
 /**
  * ajv-formats' `date-time`, with the date and second of the last valid text
  * remembered: a fleet's readings share them by the thousand, and the full
- * check splits the text and runs two regular expressions with captures (6 %
- * of the gateway's allocations at 12,500 readings/s). A text with the same
+ * check splits the text and runs two regular expressions with captures,
+ * allocating on every reading (a sampling heap profile under `npm run bench
+ * -- profile` load shows it). A text with the same
  * first 19 characters needs only its fraction and zone checked; anything
  * else, and a leap second, goes to the full check, which alone says no.
  */

@@ -3,7 +3,7 @@
 // token, a capacity check and a column-name validation on every column of
 // every row. The test proves the output byte-identical on the hostile
 // fixtures; the gateway uses this one (its cost per row against the official
-// client's: npm run bench -- encoder, figures in gateway.ts), and the official
+// client's: npm run bench -- encoder, docs/benchmark-results.md), and the official
 // encoder stays as the reference the test compares against.
 //
 // ILP text rules kept here (QuestDB docs, "ILP overview: syntax"): in table

@@ -1,14 +1,14 @@
-// The README's metrics table against what /metrics exports, both ways: a
-// metric added without a row, or a row naming a metric that does not exist,
-// fails here.
+// The metrics table of docs/operations.md against what /metrics exports, both
+// ways: a metric added without a row, or a row naming a metric that does not
+// exist, fails here.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { startGatewayHttp } from '../gateway/src/http.js'
 import { quietLogger, startQuestDbForTest, startStack } from './helper.js'
 
 /** The names in the first column of the table under `## Metrics`; `*` is a wildcard. */
-export function readmeMetrics (readme: string): string[] {
-  const section = readme.split(/^## Metrics$/m)[1]?.split(/^## /m)[0] ?? ''
+export function documentedMetrics (doc: string): string[] {
+  const section = doc.split(/^## Metrics$/m)[1]?.split(/^## /m)[0] ?? ''
   const names: string[] = []
   for (const line of section.split('\n')) {
     const first = /^\|([^|]*)\|/.exec(line)?.[1]
@@ -28,7 +28,7 @@ function matches (pattern: string, name: string): boolean {
   return new RegExp('^' + pattern.split('*').map(s => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$').test(name)
 }
 
-t.test('the README metrics table names exactly the exported metrics', async t => {
+t.test('the metrics table of docs/operations.md names exactly the exported metrics', async t => {
   const db = await startQuestDbForTest(t)
   // npm start: one /metrics for the gateway, the api and the live feed
   const s = await startStack(t, db, { API_AUTH: 'required' })
@@ -44,8 +44,8 @@ t.test('the README metrics table names exactly the exported metrics', async t =>
   t.ok(names.has('fleetgate_spool_unconfirmed_bytes'), 'sanity: the gateway registry is exported')
   t.ok(names.has('fleetgate_live_clients'), 'sanity: the live feed registry is exported')
 
-  const table = readmeMetrics(readFileSync(new URL('../README.md', import.meta.url), 'utf8'))
+  const table = documentedMetrics(readFileSync(new URL('../docs/operations.md', import.meta.url), 'utf8'))
   t.ok(table.length > 10, 'the table was found')
-  t.same([...names].filter(n => !table.some(p => matches(p, n))).sort(), [], 'exported metrics missing from the README table')
-  t.same(table.filter(p => ![...names].some(n => matches(p, n))), [], 'README rows naming metrics that are not exported')
+  t.same([...names].filter(n => !table.some(p => matches(p, n))).sort(), [], 'exported metrics missing from the table in docs/operations.md')
+  t.same(table.filter(p => ![...names].some(n => matches(p, n))), [], 'rows of docs/operations.md naming metrics that are not exported')
 })

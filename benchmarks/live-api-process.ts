@@ -5,7 +5,8 @@
 // own CPU time, memory and live-feed counters.
 import { pino } from 'pino'
 import { loadConfig } from '../schemas/config.js'
-import { createLocalLiveBus, type Position } from '../schemas/live.js'
+import { createLocalLiveBus } from '../lib/live-bus.js'
+import type { Position } from '../schemas/live.js'
 import { runApi } from '../api/src/main.js'
 import { createLiveMetrics, metricValue } from '../api/src/live/live-metrics.js'
 

@@ -7,7 +7,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { freePort, startQuestDb, type ManagedQuestDb } from '../scripts/questdb.js'
+import { freePort } from '../lib/free-ports.js'
+import { startQuestDb, type ManagedQuestDb } from '../lib/questdb/managed.js'
 import { NODE_FLAGS } from '../bin/node-flags.js'
 
 export interface Cleanup { add: (fn: () => Promise<void> | void) => void, run: () => Promise<void> }

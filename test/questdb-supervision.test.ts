@@ -14,7 +14,7 @@ import { createApiKey } from '../api/src/api-keys.js'
 import { simulate, vehicleIds } from '../simulator/src/simulate.js'
 import { obtainTokens } from '../simulator/src/tokens.js'
 import { resolvePgUrl, verify } from '../simulator/src/verify.js'
-import { freePort } from '../scripts/questdb.js'
+import { freePort } from '../lib/free-ports.js'
 import { connectVehicles, issueTokens, pollCount, pollUntil, quietLogger, tempDir } from './helper.js'
 
 const READS = ['/api/v1/vehicles', '/api/v1/vehicles/sup-1', '/api/v1/vehicles/sup-1/readings', '/api/v1/vehicles/sup-1/track', '/api/v1/vehicles/sup-1/events', '/api/v1/positions?bbox=-180,-90,180,90', '/api/v1/stats', '/api/v1/rejections']

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { dirname, join } from 'node:path'
 import type { Logger } from 'pino'
 import { gatewayAddressFile, type Config } from '../../schemas/config.js'
-import { createLocalLiveBus, type LiveBus } from '../../schemas/live.js'
+import { createLocalLiveBus, type LiveBus } from '../../lib/live-bus.js'
 import { createFleetBroker, type Addresses, type BrokerOptions, type FleetBroker } from './broker/broker.js'
 import { openDeviceRegistry, type DeviceRegistry } from './broker/device-registry.js'
 import { createValidators } from './ingest/validate.js'

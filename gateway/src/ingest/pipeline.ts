@@ -2,7 +2,8 @@
 // `ingest` resolves when its rows are durable in the sense of ACK_MODE: that is
 // the moment a QoS 1 PUBACK may be sent.
 import type { TopicKind } from '../../../schemas/topics.js'
-import type { LiveBus, Position, LiveEvent } from '../../../schemas/live.js'
+import type { LiveBus } from '../../../lib/live-bus.js'
+import type { Position, LiveEvent } from '../../../schemas/live.js'
 import { microsToIso } from './timestamps.js'
 import type { Rows, RejectionRow, ToRows } from './to-rows.js'
 import { emptyRows } from './to-rows.js'

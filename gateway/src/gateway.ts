@@ -12,7 +12,7 @@ import { createFleetBroker, type Addresses, type BrokerOptions, type FleetBroker
 import { openDeviceRegistry, type DeviceRegistry } from './broker/device-registry.js'
 import { createValidators } from './ingest/validate.js'
 import { createToRows } from './ingest/to-rows.js'
-import { createMonotonicClock } from './ingest/timestamps.js'
+import { createMonotonicClock } from './ingest/clock.js'
 import { createPipeline, type Pipeline, type DurableSink } from './ingest/pipeline.js'
 import { createFastIlpEncoder } from './questdb/ilp-fast-encoder.js'
 import { createIlpSender, IlpGiveUpError, type IlpSender } from './questdb/ilp-sender.js'

@@ -4,7 +4,7 @@
 import type { TopicKind } from '../../../schemas/topics.js'
 import type { LiveBus } from '../../../lib/live-bus.js'
 import type { Position, LiveEvent } from '../../../schemas/live.js'
-import { microsToIso } from './timestamps.js'
+import { microsToIso } from '../../../schemas/timestamps.js'
 import type { Rows, RejectionRow, ToRows } from './to-rows.js'
 import { emptyRows } from './to-rows.js'
 import type { IlpEncoder } from '../questdb/ilp-encoder.js'

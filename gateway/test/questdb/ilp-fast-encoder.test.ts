@@ -4,7 +4,7 @@ import { createIlpEncoder } from '../../src/questdb/ilp-encoder.js'
 import { createFastIlpEncoder } from '../../src/questdb/ilp-fast-encoder.js'
 import { createToRows, emptyRows } from '../../src/ingest/to-rows.js'
 import { createValidators } from '../../src/ingest/validate.js'
-import { createMonotonicClock } from '../../src/ingest/timestamps.js'
+import { createMonotonicClock } from '../../src/ingest/clock.js'
 import { loadCases } from '../fixtures/payloads.js'
 
 const limits = { maxPayloadBytes: 262144, maxBatch: 1000, retentionDays: 30 }

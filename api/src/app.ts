@@ -5,7 +5,7 @@ import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import type { Registry } from 'prom-client'
 import type { LiveSource } from '../../lib/live-bus.js'
-import type { Pipeline } from '../../gateway/src/ingest/pipeline.js'
+import type { Pipeline } from '../../gateway/src/index.js'
 import { allows, type ApiKeyStore } from './api-keys.js'
 import { ref } from './api-schemas.js'
 import questdb from './plugins/questdb.js'
@@ -26,7 +26,7 @@ import devices from './routes/devices.js'
 import apiKeyRoutes from './routes/api-keys.js'
 import web, { type WebOptions } from './plugins/web.js'
 import { isReady } from '../../lib/questdb/managed.js'
-import type { Readiness } from '../../gateway/src/gateway.js'
+import type { Readiness } from '../../gateway/src/index.js'
 
 export interface AppOptions {
   pgUrl: string

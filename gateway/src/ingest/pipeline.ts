@@ -7,8 +7,13 @@ import type { Position, LiveEvent } from '../../../schemas/live.js'
 import { microsToIso } from '../../../schemas/timestamps.js'
 import type { Rows, RejectionRow, ToRows } from './to-rows.js'
 import { emptyRows } from './to-rows.js'
-import type { IlpEncoder } from '../questdb/ilp-encoder.js'
 import type { GatewayMetrics } from '../metrics.js'
+
+/** Rows to ILP lines; the gateway's is questdb/ilp-fast-encoder.ts. */
+export interface IlpEncoder {
+  /** ILP lines for all rows, or null when there are none. */
+  encode: (rows: Rows) => Buffer | null
+}
 
 export interface DurableSink {
   write: (chunk: Buffer) => Promise<unknown>

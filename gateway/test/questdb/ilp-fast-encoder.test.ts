@@ -1,6 +1,6 @@
 // The fast encoder writes exactly the official client's bytes.
 import t from 'tap'
-import { createIlpEncoder } from '../../src/questdb/ilp-encoder.js'
+import { createIlpEncoder } from '../../../benchmarks/peers/ilp-client-encoder.js'
 import { createFastIlpEncoder } from '../../src/questdb/ilp-fast-encoder.js'
 import { createToRows, emptyRows } from '../../src/ingest/to-rows.js'
 import { createValidators } from '../../src/ingest/validate.js'

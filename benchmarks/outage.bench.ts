@@ -7,8 +7,8 @@
 import { join } from 'node:path'
 import { startQuestDb } from '../lib/questdb/managed.js'
 import { count } from '../lib/questdb/sql.js'
-import { runLoad, summary } from './load.js'
-import { startGatewayChild, tempDir, watchProcess, type Cleanup } from './processes.js'
+import { runLoad, summary } from './harness/load.js'
+import { startGatewayChild, tempDir, watchProcess, type Cleanup } from './harness/processes.js'
 
 export interface OutageOptions { outageS: number, rate: number, liveRate: number, vehicles: number, window: number }
 

@@ -13,8 +13,8 @@ import { runRelay } from './relay.bench.js'
 import { runIngest } from './ingest.bench.js'
 import { runOutage } from './outage.bench.js'
 import { runPeer } from './peer.bench.js'
-import { createCleanup, startBenchQuestDb, startMosquitto } from './processes.js'
-import { toMarkdown } from './report.js'
+import { createCleanup, startBenchQuestDb, startMosquitto } from './harness/processes.js'
+import { toMarkdown } from './harness/report.js'
 
 // benchmarks that run as their own script (npm run bench -- api [options])
 const STANDALONE = ['api', 'live', 'map', 'profile', 'memory']

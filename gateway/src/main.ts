@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { nodeId, type Config } from '../../schemas/config.js'
+import { apiKeysFile, nodeId, type Config } from '../../schemas/config.js'
 import type { LiveBus } from '../../lib/live-bus.js'
 import { freePorts } from '../../lib/free-ports.js'
 import { superviseQuestDb, type QuestDbPorts, type SupervisedQuestDb } from '../../lib/questdb/managed.js'
@@ -14,7 +14,6 @@ import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
 import { createRedisBus, joinBus, type RedisBus } from './bus/redis-bus.js'
 import { openRegistryStream, type RegistryStream } from './bus/registry-stream.js'
 import { registryPath } from './broker/device-registry.js'
-import { apiKeysFile } from '../../api/src/api-keys.js'
 
 export interface QuestDbAddress { httpUrl: string, pgUrl: string }
 

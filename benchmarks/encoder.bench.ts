@@ -6,7 +6,8 @@
 // telemetry PUBLISH packets, as 64 KiB reads and as one packet per read.
 import mqttPacket from 'mqtt-packet'
 import { createPacketGuard } from '../gateway/src/broker/packet-guard.js'
-import { createIlpEncoder, type IlpEncoder } from '../gateway/src/questdb/ilp-encoder.js'
+import { createIlpEncoder } from './peers/ilp-client-encoder.js'
+import type { IlpEncoder } from '../gateway/src/index.js'
 import { createFastIlpEncoder } from '../gateway/src/questdb/ilp-fast-encoder.js'
 import { emptyRows, type Rows } from '../gateway/src/ingest/to-rows.js'
 import { createVehicle, networkForSeed, step } from '../simulator/src/fleet.js'

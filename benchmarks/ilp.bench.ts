@@ -7,7 +7,7 @@ import { createIlpWriter } from '../gateway/src/questdb/ilp-writer.js'
 import { createFastIlpEncoder } from '../gateway/src/questdb/ilp-fast-encoder.js'
 import { createTables } from '../gateway/src/questdb/tables.js'
 import { emptyRows } from '../gateway/src/ingest/to-rows.js'
-import { count, waitWalApplied } from '../scripts/questdb-sql.js'
+import { count, waitWalApplied } from '../lib/questdb/sql.js'
 
 export interface IlpResult { durationS: number, rowsConfirmed: number, rowsPerS: number, mbPerS: number, rowsInTable: number }
 

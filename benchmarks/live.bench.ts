@@ -19,12 +19,12 @@ import { pino } from 'pino'
 import WebSocket from 'ws'
 import { loadConfig } from '../schemas/config.js'
 import type { Position } from '../schemas/live.js'
-import { startQuestDb } from '../scripts/questdb.js'
-import { buildGateway } from '../gateway/src/gateway.js'
-import { issueToken } from '../gateway/src/broker/device-registry.js'
+import { startQuestDb } from '../lib/questdb/managed.js'
+import { buildGateway } from '../gateway/src/index.js'
+import { issueToken } from '../gateway/src/index.js'
 import { LatencyRecorder } from '../simulator/src/stats.js'
-import type { StartMessage } from './live-publisher-process.js'
-import type { DirectStart } from './live-api-process.js'
+import type { StartMessage } from './children/live-publisher.js'
+import type { DirectStart } from './children/live-api.js'
 import { NODE_FLAGS } from '../bin/node-flags.js'
 
 const { values: args } = parseArgs({
@@ -92,7 +92,7 @@ async function main (): Promise<void> {
     const vehicles = ids.map((id): [string, string] => [id, issueToken(config.DATA_DIR, id)])
     gw = await buildGateway(config, { log, questdbHttpUrl: db.httpUrl })
 
-    api = forkChild('./live-api-process.ts', { ...process.env, QUESTDB_HTTP_URL: db.httpUrl, QUESTDB_PG_URL: db.pgUrl, HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', DATA_DIR: config.DATA_DIR, GATEWAY_MQTT_URL: gw.addresses.mqtt, INTERNAL_TOKEN: gw.internalToken, LOG_LEVEL: 'warn', API_AUTH: 'off', BENCH_SOURCE: DIRECT ? 'direct' : 'broker' })
+    api = forkChild('./children/live-api.ts', { ...process.env, QUESTDB_HTTP_URL: db.httpUrl, QUESTDB_PG_URL: db.pgUrl, HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', DATA_DIR: config.DATA_DIR, GATEWAY_MQTT_URL: gw.addresses.mqtt, INTERNAL_TOKEN: gw.internalToken, LOG_LEVEL: 'warn', API_AUTH: 'off', BENCH_SOURCE: DIRECT ? 'direct' : 'broker' })
     const apiUrl = (await api.ask<{ url: string }>('', 'ready')).url
     const apiChild = api
     const stats = async (): Promise<ApiStats> => await apiChild.ask<ApiStats>('stats', 'stats')
@@ -135,7 +135,7 @@ async function main (): Promise<void> {
       api.proc.send(start)
       await api.ask('', 'connected')
     } else {
-      fleet = forkChild('./live-publisher-process.ts', { ...process.env })
+      fleet = forkChild('./children/live-publisher.ts', { ...process.env })
       const start: StartMessage = { type: 'start', port: Number(new URL(gw.addresses.mqtt).port), vehicles, region: REGION, hz: 1 }
       fleet.proc.send(start)
       connectMs = (await fleet.ask<{ connectMs: number }>('', 'connected')).connectMs

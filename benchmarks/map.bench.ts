@@ -14,9 +14,12 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { loadavg, cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import type { Test } from 'tap'
-import { startQuestDbForTest, startStack } from '../test/helper.js'
-import { launchChromium, chromiumAvailable, waitForExpression, CHROMIUM } from '../test/browser.js'
+import { pino } from 'pino'
+import { loadConfig } from '../schemas/config.js'
+import { runGateway } from '../gateway/src/index.js'
+import { runApi } from '../api/src/main.js'
+import { createCleanup, startBenchQuestDb, tempDir } from './harness/processes.js'
+import { launchChromium, chromiumAvailable, waitForExpression, CHROMIUM } from './harness/chromium.js'
 import { createVehicle, networkForSeed, step, type VehicleState } from '../simulator/src/fleet.js'
 import { vehicleIds } from '../simulator/src/simulate.js'
 
@@ -55,16 +58,32 @@ if (!chromiumAvailable()) {
   process.exit(1)
 }
 
-const cleanups: Array<() => unknown> = []
-// the test helpers only need somewhere to register their teardown
-const scope = { teardown: (fn: () => unknown) => { cleanups.push(fn) } } as unknown as Test
-const stop = async (): Promise<void> => { for (const fn of cleanups.reverse()) await fn() }
+const cleanup = createCleanup()
 const deadline = setTimeout(() => { console.error('benchmark over its time bound'); process.exit(2) }, (60 + SCENARIOS.length * (WARMUP_S + MEASURE_S + 15)) * 1000)
 
 try {
-  const db = await startQuestDbForTest(scope)
-  const stack = await startStack(scope, db, { MAP_TILE_URL: 'none' })
-  const bus = stack.gw.gateway.live
+  const db = await startBenchQuestDb(cleanup)
+  // gateway and api in one process, the live stream on the in-process bus
+  const config = loadConfig({}, {
+    MQTT_HOST: '127.0.0.1',
+    MQTT_PORT: 0,
+    MQTT_WS_PORT: 0,
+    HTTP_HOST: '127.0.0.1',
+    HTTP_PORT: 0,
+    DATA_DIR: tempDir(cleanup, 'fleetgate-bench-map-'),
+    QUESTDB_HTTP_URL: db.httpUrl,
+    QUESTDB_PG_URL: db.pgUrl,
+    LOG_LEVEL: 'silent',
+    ILP_FLUSH_INTERVAL_MS: 20,
+    API_AUTH: 'off',
+    MAP_TILE_URL: 'none'
+  })
+  const log = pino({ level: 'silent' })
+  const gw = await runGateway(config, log)
+  cleanup.add(() => gw.close())
+  const api = await runApi(config, log, { questdb: gw.questdb, live: gw.gateway.live, gatewayReadiness: gw.gateway.readiness, pipeline: gw.gateway.pipeline, registries: [gw.gateway.metrics.registry] })
+  cleanup.add(() => api.close())
+  const bus = gw.gateway.live
 
   // the fleet, fed in slices every 50 ms so that each vehicle reports at HZ
   const net = networkForSeed(7)
@@ -82,10 +101,10 @@ try {
   }
   for (let s = 0; s < SLICES; s++) feed() // every vehicle known before the first page load
   const feeder = setInterval(feed, 1000 / HZ / SLICES)
-  cleanups.push(() => clearInterval(feeder))
+  cleanup.add(() => clearInterval(feeder))
 
   const { context, page, close } = await launchChromium({ width: 1280, height: 800 })
-  cleanups.push(close)
+  cleanup.add(close)
   await context.addInitScript(PROBE)
   let wsBytes = 0
   let wsFrames = 0
@@ -102,7 +121,7 @@ try {
   mkdirSync(resultsDir, { recursive: true })
   const results = []
   for (const [i, sc] of SCENARIOS.entries()) {
-    await page.goto(stack.httpUrl + '/')
+    await page.goto(api.url + '/')
     await page.evaluate(`localStorage.setItem('fleetgate.view', ${JSON.stringify(JSON.stringify({ center: sc.center, zoom: sc.zoom }))})`)
     await page.reload()
     await waitForExpression(page, 'window.__fleetgate && window.__fleetgate.live.messages > 1', 30000)
@@ -167,5 +186,5 @@ try {
   writeFileSync(new URL(`map-${Date.now()}.json`, resultsDir), out + '\n')
 } finally {
   clearTimeout(deadline)
-  await stop()
+  await cleanup.run()
 }

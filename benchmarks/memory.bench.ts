@@ -10,8 +10,8 @@
 // it counted 1.5 scavenges/s where v8.GCProfiler saw 13. Loopback only,
 // bounded.
 import { parseArgs } from 'node:util'
-import { createCleanup, procStats, scrapeMetrics, startBenchQuestDb, startGatewayChild } from './processes.js'
-import { runLoad, summary } from './load.js'
+import { createCleanup, procStats, scrapeMetrics, startBenchQuestDb, startGatewayChild } from './harness/processes.js'
+import { runLoad, summary } from './harness/load.js'
 
 const { values } = parseArgs({
   options: {

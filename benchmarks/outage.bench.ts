@@ -5,10 +5,10 @@
 // of them are queryable (it includes the drain's backoff, at most 5 s, and
 // QuestDB applying its WAL).
 import { join } from 'node:path'
-import { startQuestDb } from '../scripts/questdb.js'
-import { count } from '../scripts/questdb-sql.js'
-import { runLoad, summary } from './load.js'
-import { startGatewayChild, tempDir, watchProcess, type Cleanup } from './processes.js'
+import { startQuestDb } from '../lib/questdb/managed.js'
+import { count } from '../lib/questdb/sql.js'
+import { runLoad, summary } from './harness/load.js'
+import { startGatewayChild, tempDir, watchProcess, type Cleanup } from './harness/processes.js'
 
 export interface OutageOptions { outageS: number, rate: number, liveRate: number, vehicles: number, window: number }
 

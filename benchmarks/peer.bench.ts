@@ -1,5 +1,5 @@
 // fleetgate beside what a user would otherwise build (issue 24): Debian's
-// Mosquitto plus a bridge (peer-bridge-process.ts: mqtt.js at QoS 1, the
+// Mosquitto plus a bridge (children/peer-bridge.ts: mqtt.js at QoS 1, the
 // official QuestDB client over HTTP). Same generator (QoS 1, window 16), same
 // QuestDB, same `readings` table, the sides alternated A B A B in one run:
 // (a) the highest QoS 1 rate held by a ladder (acked >= 97 % of the target,
@@ -12,10 +12,10 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { verify, type VerifyResult } from '../simulator/src/verify.js'
 import type { Report } from '../simulator/src/simulate.js'
-import { runLoad, summary } from './load.js'
-import { climb, turns } from './ladder.js'
-import { median } from './latency-runs.js'
-import { processTree, startGatewayChild, startMosquitto, treeCpuS, waitSpoolDrained, type Cleanup, type GatewayChild } from './processes.js'
+import { runLoad, summary } from './harness/load.js'
+import { climb, turns } from './harness/ladder.js'
+import { median } from './harness/latency-runs.js'
+import { processTree, startGatewayChild, startMosquitto, treeCpuS, waitSpoolDrained, type Cleanup, type GatewayChild } from './harness/processes.js'
 import type { IngestOptions } from './ingest.bench.js'
 
 /** The ladder's and the load's settings, as the ingest benchmark takes them. */
@@ -36,7 +36,7 @@ interface BridgeStats { received: number, rows: number, bad: number, flushErrors
 interface Bridge { pid: number, stats: () => Promise<BridgeStats>, kill9: () => Promise<void>, stop: () => Promise<void> }
 
 async function startBridge (cleanup: Cleanup, mqttUrl: string, questdbHttpUrl: string): Promise<Bridge> {
-  const child: ChildProcess = fork(new URL('./peer-bridge-process.ts', import.meta.url).pathname, [], {
+  const child: ChildProcess = fork(new URL('./children/peer-bridge.ts', import.meta.url).pathname, [], {
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, MQTT_URL: mqttUrl, QUESTDB_HTTP_URL: questdbHttpUrl },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']

@@ -13,8 +13,8 @@ import { parseArgs } from 'node:util'
 import { execSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { verify } from '../simulator/src/verify.js'
-import { createCleanup, procStats, startBenchQuestDb, scrapeMetrics, startGatewayChild, startLiveProbe, waitSpoolDrained, watchProcess } from './processes.js'
-import { runLoad, summary } from './load.js'
+import { createCleanup, procStats, startBenchQuestDb, scrapeMetrics, startGatewayChild, startLiveProbe, waitSpoolDrained, watchProcess } from './harness/processes.js'
+import { runLoad, summary } from './harness/load.js'
 
 const { values } = parseArgs({
   options: {

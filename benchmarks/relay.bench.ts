@@ -3,8 +3,8 @@
 // QoS 0 and QoS 1; and the simulator's own scale: 10,000 vehicles offered
 // 60,000/s (6 Hz each), judged against the target of 50,000/s.
 import { LeanClient } from '../simulator/src/lean-client.js'
-import { runLoad, summary } from './load.js'
-import { watchProcess } from './processes.js'
+import { runLoad, summary } from './harness/load.js'
+import { watchProcess } from './harness/processes.js'
 
 export interface RelayOptions { durationS: number, vehicles: number, rate: number, window: number, scale: boolean }
 

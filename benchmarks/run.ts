@@ -15,8 +15,8 @@ import { runIngest } from './ingest.bench.js'
 import { runOutage } from './outage.bench.js'
 import { runPeer } from './peer.bench.js'
 import { runScaleOut } from './scale-out.bench.js'
-import { createCleanup, startBenchQuestDb, startMosquitto } from './processes.js'
-import { toMarkdown, toResultsDoc } from './report.js'
+import { createCleanup, startBenchQuestDb, startMosquitto } from './harness/processes.js'
+import { toMarkdown, toResultsDoc } from './harness/report.js'
 
 // benchmarks that run as their own script (npm run bench -- api [options])
 const STANDALONE = ['api', 'live', 'map', 'profile', 'memory']

@@ -8,9 +8,9 @@
 // nodes one Redis carries, given with its formula in the result.
 import { vehicleIds } from '../simulator/src/simulate.js'
 import { obtainTokens } from '../simulator/src/tokens.js'
-import { runLoad, summary } from './load.js'
-import { median } from './latency-runs.js'
-import { startGatewayChild, startLiveProbe, startNodeChild, startRedis, tempDir, treeCpuS, waitSpoolDrained, type Cleanup } from './processes.js'
+import { runLoad, summary } from './harness/load.js'
+import { median } from './harness/latency-runs.js'
+import { startGatewayChild, startLiveProbe, startNodeChild, startRedis, tempDir, treeCpuS, waitSpoolDrained, type Cleanup } from './harness/processes.js'
 
 export interface ScaleOutOptions {
   rate: number

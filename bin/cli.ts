@@ -3,7 +3,7 @@ import { setFlagsFromString } from 'node:v8'
 import { loadConfig, nodeId, ConfigError, type Config } from '../schemas/config.js'
 import { isVehicleId } from '../schemas/topics.js'
 import { createLogger } from './logger.js'
-import { hasActiveToken, issueToken, listDevices, revokeToken } from '../gateway/src/broker/device-registry.js'
+import { hasActiveToken, issueToken, listDevices, revokeToken } from '../gateway/src/index.js'
 import { apiKeysFile, createApiKey, isRole, listApiKeys, revokeApiKey, rotateApiKey, ROLES } from '../api/src/api-keys.js'
 
 const USAGE = `usage: fleetgate <command>
@@ -179,18 +179,18 @@ async function run (argv: string[]): Promise<number> {
 async function startCommand (cmd: 'start' | 'gateway' | 'api', config: Config): Promise<number> {
   boundHeapGrowth(config.V8_HEAP_GROWING_PERCENT)
   const log = createLogger(config.LOG_LEVEL, nodeId(config))
-  const { isGatewayWorker, runGatewayWorker } = await import('../gateway/src/workers.js')
+  const { isGatewayWorker, runGatewayWorker } = await import('../gateway/src/index.js')
   if (isGatewayWorker()) {
     await runGatewayWorker(config, log)
     return -1
   }
-  const { runGateway } = await import('../gateway/src/main.js')
+  const { runGateway } = await import('../gateway/src/index.js')
   const { runApi, httpTimeouts } = await import('../api/src/main.js')
   if (cmd === 'gateway') {
     const gw = await runGateway(config, log)
     let http: { bound: string, close: () => Promise<void> } | null = null
     if (config.GATEWAY_HTTP_PORT >= 0) {
-      const { startGatewayHttp } = await import('../gateway/src/http.js')
+      const { startGatewayHttp } = await import('../gateway/src/index.js')
       try {
         http = await startGatewayHttp({ host: config.HTTP_HOST, port: config.GATEWAY_HTTP_PORT, registry: gw.gateway.metrics.registry, questdb: gw.questdb, brokerReady: () => !gw.gateway.broker.aedes.closed, readiness: gw.gateway.readiness, log, timeouts: httpTimeouts(config), ...(config.REDIS_URL ? { defaultLabels: { node: nodeId(config) } } : {}) })
       } catch (err) {
@@ -210,8 +210,8 @@ async function startCommand (cmd: 'start' | 'gateway' | 'api', config: Config): 
     throw new CliError('GATEWAY_WORKERS with REDIS_URL is not supported yet: run `fleetgate gateway` nodes (each with its own SPOOL_DIR) and `fleetgate api` nodes instead')
   } else if (config.GATEWAY_WORKERS > 0) {
     // the gateway as worker processes behind the same ports, the api here
-    const { ensureQuestDb } = await import('../gateway/src/main.js')
-    const { startGatewayWorkers } = await import('../gateway/src/workers.js')
+    const { ensureQuestDb } = await import('../gateway/src/index.js')
+    const { startGatewayWorkers } = await import('../gateway/src/index.js')
     const qdb = await ensureQuestDb(config, log)
     const workers = await startGatewayWorkers(config, log, qdb, config.GATEWAY_WORKERS).catch(async (err: unknown) => { await qdb.managed?.stop(); throw err })
     let api

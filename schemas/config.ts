@@ -49,6 +49,11 @@ export function gatewayAddressFile (dataDir: string): string {
   return join(dataDir, 'gateway', 'addresses.json')
 }
 
+/** The API keys' file (api/src/api-keys.ts), which the gateway forwards to other nodes over Redis. */
+export function apiKeysFile (dataDir: string): string {
+  return join(dataDir, 'api-keys.jsonl')
+}
+
 /** This node's id: NODE_ID, else hostname-pid (in every log line and, across machines, on the Redis bus). */
 export function nodeId (config: Pick<Config, 'NODE_ID'>): string {
   return config.NODE_ID ?? `${hostname()}-${process.pid}`

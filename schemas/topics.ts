@@ -38,15 +38,13 @@ export const LIVE_TOPIC_FILTER = '$fleet/live/#'
 
 /**
  * What the gateway republishes: every live message of one event-loop turn (or
- * of LIVE_BATCH_MAX_MS of a longer turn) in one MQTT message, a JSON array of
+ * of LIVE_BATCH_MAX_MS of a longer turn, lib/live-bus.ts) in one MQTT message, a JSON array of
  * LiveMessage (schemas/live.ts), at most LIVE_BATCH_MAX per message. One
  * publish per turn instead of one per reading keeps the broker's queue short
  * at fleet rates (10,000 readings/s).
  */
 export const LIVE_BATCH_TOPIC = '$fleet/live/batch'
 export const LIVE_BATCH_MAX = 1000
-/** In a turn longer than this, a batch leaves once its first message is this old (ms). */
-export const LIVE_BATCH_MAX_MS = 5
 
 /** Where the gateway parks publishes it has consumed, so the broker fans nothing out. */
 export const CONSUMED_TOPIC = '$fleet/consumed'

@@ -6,13 +6,13 @@ import { join } from 'node:path'
 import { pino, type Logger } from 'pino'
 import type { Test } from 'tap'
 import { loadConfig, type Config } from '../schemas/config.js'
-import { startQuestDb, type ManagedQuestDb } from '../scripts/questdb.js'
-import { runGateway, type RunningGateway } from '../gateway/src/main.js'
+import { startQuestDb, type ManagedQuestDb } from '../lib/questdb/managed.js'
+import { runGateway, type RunningGateway } from '../gateway/src/index.js'
 import { runApi, type RunningApi } from '../api/src/main.js'
-import { issueToken } from '../gateway/src/broker/device-registry.js'
-import { count, pollUntil, waitWalApplied } from '../scripts/questdb-sql.js'
+import { issueToken } from '../gateway/src/index.js'
+import { count, pollUntil, waitWalApplied } from '../lib/questdb/sql.js'
 
-export { query, count, pollUntil, waitWalApplied } from '../scripts/questdb-sql.js'
+export { query, count, pollUntil, waitWalApplied } from '../lib/questdb/sql.js'
 
 type T = Test
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
 import { startQuestDbForTest, startStack, issueTokens, pollUntil } from './helper.js'
 import { vehicleTopic } from '../schemas/topics.js'
-import { chromiumAvailable, launchChromium, recordConsole, hook, waitFor, waitForExpression, type ConsoleLog } from './browser.js'
+import { chromiumAvailable, launchChromium, recordConsole, hook, waitFor, waitForExpression, type ConsoleLog } from '../benchmarks/harness/chromium.js'
 import { simulate, vehicleIds } from '../simulator/src/simulate.js'
 import { createApiKey } from '../api/src/api-keys.js'
 

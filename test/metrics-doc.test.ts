@@ -3,7 +3,7 @@
 // exist, fails here.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { startGatewayHttp } from '../gateway/src/http.js'
+import { startGatewayHttp } from '../gateway/src/index.js'
 import { quietLogger, startQuestDbForTest, startStack } from './helper.js'
 
 /** The names in the first column of the table under `## Metrics`; `*` is a wildcard. */

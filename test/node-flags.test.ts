@@ -21,6 +21,6 @@ t.test('the Docker image starts with the flags', async t => {
 })
 
 t.test("the benchmarks' gateway and api children get the flags", async t => {
-  t.match(read('benchmarks/processes.ts'), "spawn(process.execPath, [...NODE_FLAGS, ...nodeArgs, '--import', 'tsx', 'bin/cli.ts', 'start']")
+  t.match(read('benchmarks/harness/processes.ts'), "spawn(process.execPath, [...NODE_FLAGS, ...nodeArgs, '--import', 'tsx', 'bin/cli.ts', 'start']")
   t.match(read('benchmarks/live.bench.ts'), "execArgv: [...NODE_FLAGS, '--import', 'tsx']")
 })

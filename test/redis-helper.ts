@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createConnection } from 'node:net'
 import type { Test } from 'tap'
-import { freePort } from '../scripts/questdb.js'
+import { freePort } from '../lib/free-ports.js'
 import { pollUntil } from './helper.js'
 import { tempDir } from './helper.js'
 

@@ -9,7 +9,7 @@
 import t from 'tap'
 import mqtt, { type MqttClient } from 'mqtt'
 import { join } from 'node:path'
-import { freePorts } from '../scripts/questdb.js'
+import { freePorts } from '../lib/free-ports.js'
 import { startQuestDbForTest, issueTokens, pollCount, pollUntil, duplicateReadings, tempDir, query, count } from './helper.js'
 import { startGatewayProcess, waitConnectable, exited } from './gateway-process-helper.js'
 import { startRedisForTest } from './redis-helper.js'

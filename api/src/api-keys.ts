@@ -5,7 +5,7 @@
 // revoked key takes effect without a restart.
 import { createHash, randomBytes } from 'node:crypto'
 import { appendFileSync, mkdirSync, readFileSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { apiKeysFile } from '../../schemas/config.js'
 
 export const ROLES = ['read', 'ingest', 'admin'] as const
 export type Role = typeof ROLES[number]
@@ -40,9 +40,7 @@ export function allows (have: Role, need: Role): boolean {
   return have === 'admin' || have === need
 }
 
-export function apiKeysFile (dataDir: string): string {
-  return join(dataDir, 'api-keys.jsonl')
-}
+export { apiKeysFile }
 
 function sha256 (text: string): string {
   return createHash('sha256').update(text).digest('hex')

@@ -4,7 +4,7 @@
 // tie-breaker is a vehicle id or an event type; both match VEHICLE_ID_PATTERN.
 import { VEHICLE_ID_PATTERN } from '../../schemas/topics.js'
 import { ApiError } from './plugins/errors.js'
-import { microsToIso } from '../../gateway/src/ingest/timestamps.js'
+import { microsToIso } from '../../schemas/timestamps.js'
 
 const VERSION = 1
 

@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import { INTERNAL_CLIENT_PREFIX, INTERNAL_USERNAME, LIVE_TOPIC_FILTER, LIVE_BATCH_TOPIC, isVehicleId } from '../../schemas/topics.js'
-import type { LiveMessage, LiveSource } from '../../schemas/live.js'
+import type { LiveMessage } from '../../schemas/live.js'
+import type { LiveSource } from '../../lib/live-bus.js'
 
 const KINDS: ReadonlySet<string> = new Set(['telemetry', 'events', 'status'])
 

@@ -1,31 +1,22 @@
 // The api process: builds Fastify around app.ts and listens. Alone, it finds
 // QuestDB from config (or the gateway's managed instance), follows the live
-// stream through the gateway's broker and writes HTTP-ingested readings with
-// its own ILP writer; beside the gateway it uses the gateway's.
+// stream through the gateway's broker and writes HTTP-ingested readings
+// through the gateway's ingest path with its own ILP writer (createIngest);
+// beside the gateway it uses the gateway's pipeline.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { existsSync, readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { nodeId, type Config } from '../../schemas/config.js'
-import { createLocalLiveBus, type LiveSource } from '../../schemas/live.js'
+import type { LiveSource } from '../../lib/live-bus.js'
 import app, { type AppOptions } from './app.js'
 import { createMqttLiveSource } from './live-source.js'
 import { openApiKeyStore } from './api-keys.js'
 import { createApiMetrics } from './plugins/metrics.js'
-import { questdbAddressFile, type QuestDbAddress } from '../../gateway/src/main.js'
-import { internalToken } from '../../gateway/src/gateway.js'
-import { createPipeline, type Pipeline } from '../../gateway/src/ingest/pipeline.js'
-import { createToRows } from '../../gateway/src/ingest/to-rows.js'
-import { createValidators } from '../../gateway/src/ingest/validate.js'
-import { createMonotonicClock } from '../../gateway/src/ingest/timestamps.js'
-import { createFastIlpEncoder } from '../../gateway/src/questdb/ilp-fast-encoder.js'
-import type { IlpProtocolVersion } from '../../gateway/src/questdb/ilp-encoder.js'
-import { ilpProtocolVersion } from '../../gateway/src/questdb/tables.js'
-import { createIlpWriter, type IlpWriter } from '../../gateway/src/questdb/ilp-writer.js'
-import { createGatewayMetrics } from '../../gateway/src/metrics.js'
-import { createRedisBus, type RedisBus } from '../../gateway/src/bus/redis-bus.js'
-import { openRegistryStream, type RegistryStream } from '../../gateway/src/bus/registry-stream.js'
-import { registryPath } from '../../gateway/src/broker/device-registry.js'
+import {
+  createIngest, createRedisBus, ilpProtocolVersion, internalToken, openRegistryStream, questdbAddressFile, registryPath,
+  type Ingest, type Pipeline, type QuestDbAddress, type RedisBus, type RegistryStream
+} from '../../gateway/src/index.js'
 import { apiKeysFile } from './api-keys.js'
 
 export interface ApiDeps {
@@ -73,27 +64,6 @@ function findQuestDb (config: Config): QuestDbAddress {
   throw new Error(`no QuestDB: set QUESTDB_HTTP_URL and QUESTDB_PG_URL, or start the gateway first with the same DATA_DIR (${file} not found)`)
 }
 
-/** The api's own ingestion path (same validator, to-rows and encoder as the gateway); durable = QuestDB answered 2xx. */
-function ownPipeline (config: Config, httpUrl: string, protocolVersion: IlpProtocolVersion, log: Logger): { pipeline: Pipeline, writer: IlpWriter, registry: Registry } {
-  const metrics = createGatewayMetrics()
-  const writer = createIlpWriter({
-    httpUrl,
-    log: log.child({ part: 'api-ilp-writer' }),
-    flushIntervalMs: config.ILP_FLUSH_INTERVAL_MS,
-    maxBatchBytes: config.ILP_BATCH_MAX_BYTES,
-    onFlush ({ ok, bytes, ms }) {
-      metrics.ilpBatches.inc({ outcome: ok ? 'ok' : 'error' })
-      metrics.ilpFlushSeconds.observe(ms / 1000)
-      if (ok) metrics.ilpBytes.inc(bytes)
-      else metrics.questdbErrors.inc()
-    }
-  })
-  const toRows = createToRows(createValidators(), { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxBatch: config.MAX_BATCH, retentionDays: config.RETENTION_DAYS }, createMonotonicClock())
-  // readings ingested here reach live maps only through the gateway's stream
-  const pipeline = createPipeline({ toRows, encoder: createFastIlpEncoder({ protocolVersion }), sink: writer, live: createLocalLiveBus(), metrics })
-  return { pipeline, writer, registry: metrics.registry }
-}
-
 export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): Promise<RunningApi> {
   const questdb = deps.questdb ?? findQuestDb(config)
   let live = deps.live
@@ -113,14 +83,15 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     live = source
     brokerReady = source.connected
   }
-  let own: ReturnType<typeof ownPipeline> | null = null
+  // alone, the api's own ingest path (the gateway's, to QuestDB without a spool): durable = QuestDB answered 2xx
+  let own: Ingest | null = null
   if (!deps.pipeline) {
     // the api may start while QuestDB is down: protocol 1 is understood by every QuestDB
     const version = await ilpProtocolVersion(questdb.httpUrl, config.ILP_PROTOCOL_VERSION).catch((err: unknown) => {
       log.warn({ err }, 'questdb /settings not reachable, ilp protocol 1')
       return 1 as const
     })
-    own = ownPipeline(config, questdb.httpUrl, version, log)
+    own = createIngest(config, { log: log.child({ part: 'api-ilp-writer' }), questdbHttpUrl: questdb.httpUrl, protocolVersion: version })
   }
   const pipeline = deps.pipeline ?? (own as NonNullable<typeof own>).pipeline
   const apiKeys = openApiKeyStore(config.DATA_DIR, config.API_KEYS)
@@ -169,7 +140,7 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     onlineWindowS: config.ONLINE_WINDOW_S,
     maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
     metrics: createApiMetrics({ defaults: true }),
-    registries: [...(deps.registries ?? []), ...(own ? [own.registry] : []), ...(bus ? [busRegistry] : [])],
+    registries: [...(deps.registries ?? []), ...(own ? [own.metrics.registry] : []), ...(bus ? [busRegistry] : [])],
     ...(deps.remoteMetrics ? { remoteMetrics: deps.remoteMetrics } : {}),
     ...(deps.liveFeed ? { liveFeed: deps.liveFeed } : {}),
     map: { tileUrl: config.MAP_TILE_URL, tileAttribution: config.MAP_TILE_ATTRIBUTION }
@@ -181,7 +152,7 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
   } catch (err) {
     // what was opened before the failure is closed here, not leaked
     await fastify.close().catch(() => {})
-    await own?.writer.close(0).catch(() => {})
+    await own?.close(0).catch(() => {})
     if (!deps.live) await live.close?.()
     await registryStream?.close()
     await bus?.close()
@@ -200,7 +171,7 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     bound,
     async close () {
       await fastify.close()
-      await own?.writer.close(config.SHUTDOWN_TIMEOUT_MS)
+      await own?.close(config.SHUTDOWN_TIMEOUT_MS)
       if (!deps.live) await source.close?.()
       await registryStream?.close()
       await bus?.close()

@@ -3,7 +3,7 @@
 // epoch microseconds: node-pg would read them as local time and drop micros.
 import telemetrySchema from '../../schemas/telemetry.schema.json' with { type: 'json' }
 import type { Position } from '../../schemas/live.js'
-import { microsToIso } from '../../gateway/src/ingest/timestamps.js'
+import { microsToIso } from '../../schemas/timestamps.js'
 
 /** Reading fields stored as columns, derived from the schema. */
 export const READING_FIELDS = Object.keys(telemetrySchema.properties).filter(k => k !== 'ts')

@@ -1,6 +1,6 @@
 // from/to of the history endpoints: RFC 3339 in, epoch microseconds out;
 // `from` inclusive, `to` exclusive, bounded so one request cannot scan a year.
-import { toEpochMicros } from '../../gateway/src/ingest/timestamps.js'
+import { toEpochMicros } from '../../schemas/timestamps.js'
 import { ApiError } from './plugins/errors.js'
 
 export const DAY_US = 86400e6

@@ -5,7 +5,7 @@ import t from 'tap'
 import { Writable } from 'node:stream'
 import pino from 'pino'
 import { tempDir, testConfig } from '../../test/helper.js'
-import { createLocalLiveBus } from '../../schemas/live.js'
+import { createLocalLiveBus } from '../../lib/live-bus.js'
 import { runApi } from '../src/main.js'
 
 t.test('requests are logged once, by the api, and Fastify warns of nothing', async t => {

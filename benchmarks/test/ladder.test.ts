@@ -1,5 +1,5 @@
 import t from 'tap'
-import { climb } from '../ladder.js'
+import { climb } from '../harness/ladder.js'
 
 // a system that holds up to `capacity` readings/s
 function system (capacity: number): { tried: number[], step: (rate: number) => Promise<boolean> } {

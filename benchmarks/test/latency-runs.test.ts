@@ -1,6 +1,6 @@
 import t from 'tap'
-import { aggregateRuns, median, runsVerdict } from '../latency-runs.js'
-import { toMarkdown } from '../report.js'
+import { aggregateRuns, median, runsVerdict } from '../harness/latency-runs.js'
+import { toMarkdown } from '../harness/report.js'
 
 t.test('median of odd and even counts, whatever the order', async t => {
   t.equal(median([41, 12, 30]), 30)

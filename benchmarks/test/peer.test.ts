@@ -1,8 +1,8 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { climb, turns } from '../ladder.js'
-import { processTree, procStats, treeCpuS } from '../processes.js'
-import { toMarkdown } from '../report.js'
+import { climb, turns } from '../harness/ladder.js'
+import { processTree, procStats, treeCpuS } from '../harness/processes.js'
+import { toMarkdown } from '../harness/report.js'
 
 t.test('ladders climbing through turns() alternate their steps, and one goes on alone once the other stops', async t => {
   const turn = turns()

@@ -1,4 +1,4 @@
-// The bare broker's subscriber probe (relay-probe-process.ts, in its own
+// The bare broker's subscriber probe (children/relay-probe.ts, in its own
 // process): it counts only what arrives while it measures, and its latency is
 // now minus each reading's ts. Against an in-process Aedes, so no Mosquitto is
 // needed here.
@@ -7,7 +7,7 @@ import { createServer } from 'node:net'
 import { once } from 'node:events'
 import { Aedes } from 'aedes'
 import mqtt from 'mqtt'
-import { startRelayProbe } from '../processes.js'
+import { startRelayProbe } from '../harness/processes.js'
 
 t.test('the relay probe measures publish-to-subscriber latency while told to, and only then', async t => {
   const broker = await Aedes.createBroker()

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { toResultsDoc } from '../report.js'
+import { toResultsDoc } from '../harness/report.js'
 
 const run = {
   date: '2026-12-02T16:30:00.000Z',

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { estimateNodesPerRedis } from '../scale-out.bench.js'
-import { toMarkdown } from '../report.js'
+import { toMarkdown } from '../harness/report.js'
 
 t.test('the nodes one Redis carries: gateway CPU per reading over Redis CPU per reading, rounded down, with its formula', async t => {
   const e = estimateNodesPerRedis({ gateway: 4.5, redis: 0.4 })

@@ -6,7 +6,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { tempDir, startQuestDbForTest } from '../../test/helper.js'
 import { openApiKeyStore } from '../../api/src/api-keys.js'
-import { openDeviceRegistry } from '../../gateway/src/broker/device-registry.js'
+import { openDeviceRegistry } from '../../gateway/src/index.js'
 
 const cli = fileURLToPath(new URL('../cli.ts', import.meta.url))
 

@@ -7,18 +7,14 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { dirname, join } from 'node:path'
 import type { Logger } from 'pino'
 import { gatewayAddressFile, type Config } from '../../schemas/config.js'
-import { createLocalLiveBus, type LiveBus } from '../../schemas/live.js'
+import { createLocalLiveBus, type LiveBus } from '../../lib/live-bus.js'
 import { createFleetBroker, type Addresses, type BrokerOptions, type FleetBroker } from './broker/broker.js'
 import { openDeviceRegistry, type DeviceRegistry } from './broker/device-registry.js'
-import { createValidators } from './ingest/validate.js'
-import { createToRows } from './ingest/to-rows.js'
-import { createMonotonicClock } from './ingest/timestamps.js'
-import { createPipeline, type Pipeline, type DurableSink } from './ingest/pipeline.js'
-import { createFastIlpEncoder } from './questdb/ilp-fast-encoder.js'
+import type { Pipeline, DurableSink } from './ingest/pipeline.js'
+import { countIlpFlush, createIngest, type Ingest } from './ingest.js'
 import { createIlpSender, IlpGiveUpError, type IlpSender } from './questdb/ilp-sender.js'
 import { openSpool, type Spool } from './spool/spool.js'
 import { prepareQuestDb, type QuestDbPreparation } from './questdb/prepare.js'
-import type { IlpEncoder, IlpProtocolVersion } from './questdb/ilp-encoder.js'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
 
 export interface GatewayDeps {
@@ -75,32 +71,28 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
   const live = deps.live ?? createLocalLiveBus()
   mkdirSync(config.DATA_DIR, { recursive: true })
 
-  // the hand-written encoder: byte-identical to the official client's on the
-  // hostile corpus (gateway/test/questdb/ilp-fast-encoder.test.ts); 2.36 and
-  // 1.37 us per row with protocols 1 and 2, against the official client's
-  // 12.34 and 10.78 (npm run bench -- encoder)
-  const encoder = createSwitchableEncoder(config.ILP_PROTOCOL_VERSION === '2' ? 2 : 1)
+  // the ingest path is made once the spool is open; a protocol chosen before
+  // that is read from questdb.state() then
+  let useProtocol: Ingest['useProtocol'] = () => {}
   const questdb = prepareQuestDb({
     httpUrl: deps.questdbHttpUrl,
     retentionDays: config.RETENTION_DAYS,
     protocol: config.ILP_PROTOCOL_VERSION,
     log: log.child({ part: 'questdb-setup' }),
-    onProtocol: version => encoder.use(version)
+    onProtocol: version => useProtocol(version)
   })
   // a QuestDB that answers gets its tables before the broker listens, as
   // before; a refused connection fails at once, a silent one holds the start
   // for 10 s at most
   await Promise.race([questdb.firstAttempt, new Promise(resolve => setTimeout(resolve, 10000).unref())])
   let lastWriteOk = true
+  const countFlush = countIlpFlush(metrics)
   const sender = createIlpSender({
     httpUrl: deps.questdbHttpUrl,
     log: log.child({ part: 'ilp' }),
-    onFlush ({ ok, bytes, ms }) {
-      lastWriteOk = ok
-      metrics.ilpBatches.inc({ outcome: ok ? 'ok' : 'error' })
-      metrics.ilpFlushSeconds.observe(ms / 1000)
-      if (ok) metrics.ilpBytes.inc(bytes)
-      else metrics.questdbErrors.inc()
+    onFlush (info) {
+      lastWriteOk = info.ok
+      countFlush(info)
     },
     onPoison (chunk, err) {
       // kept for an operator to inspect; QuestDB will never take these lines
@@ -126,13 +118,9 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
   const sink: DurableSink = config.ACK_MODE === 'commit'
     ? { write: chunk => spool.append(chunk).then(r => r.confirmed) }
     : { write: chunk => spool.append(chunk) }
-
-  const toRows = createToRows(createValidators(), {
-    maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
-    maxBatch: config.MAX_BATCH,
-    retentionDays: config.RETENTION_DAYS
-  }, createMonotonicClock())
-  const pipeline = createPipeline({ toRows, encoder, sink, live, metrics })
+  const ingest = createIngest(config, { log, questdbHttpUrl: deps.questdbHttpUrl, protocolVersion: questdb.state().ilpProtocol, metrics, live, sink })
+  useProtocol = ingest.useProtocol
+  const { pipeline, toRows } = ingest
 
   const registry = openDeviceRegistry(config.DATA_DIR)
   const token = internalToken(config)
@@ -215,15 +203,6 @@ export function boundAddresses (addresses: Addresses, host: string): Addresses {
   if (host !== '0.0.0.0' && host !== '::') return addresses
   const h = host === '::' ? '[::]' : host
   return Object.fromEntries(Object.entries(addresses).map(([k, url]) => [k, (url as string).replace('//127.0.0.1:', `//${h}:`)])) as unknown as Addresses
-}
-
-/** The hand-written encoder (see its costs above), whose protocol changes once QuestDB's /settings has answered. */
-function createSwitchableEncoder (initial: IlpProtocolVersion): IlpEncoder & { use: (version: IlpProtocolVersion) => void } {
-  let current = createFastIlpEncoder({ protocolVersion: initial })
-  return {
-    encode: rows => current.encode(rows),
-    use (version) { current = createFastIlpEncoder({ protocolVersion: version }) }
-  }
 }
 
 /** The sender as the spool sees it: nothing is sent before the tables exist. */

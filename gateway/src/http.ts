@@ -5,7 +5,7 @@ import { createServer, type Server, type ServerOptions } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import type { Logger } from 'pino'
-import { isReady } from '../../scripts/questdb.js'
+import { isReady } from '../../lib/questdb/managed.js'
 import type { Readiness } from './gateway.js'
 
 export interface GatewayHttp {

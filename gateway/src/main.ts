@@ -5,15 +5,15 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { nodeId, type Config } from '../../schemas/config.js'
-import type { LiveBus } from '../../schemas/live.js'
-import { freePorts, superviseQuestDb, type QuestDbPorts, type SupervisedQuestDb } from '../../scripts/questdb.js'
+import { apiKeysFile, nodeId, type Config } from '../../schemas/config.js'
+import type { LiveBus } from '../../lib/live-bus.js'
+import { freePorts } from '../../lib/free-ports.js'
+import { superviseQuestDb, type QuestDbPorts, type SupervisedQuestDb } from '../../lib/questdb/managed.js'
 import { buildGateway, type Gateway } from './gateway.js'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
 import { createRedisBus, joinBus, type RedisBus } from './bus/redis-bus.js'
 import { openRegistryStream, type RegistryStream } from './bus/registry-stream.js'
 import { registryPath } from './broker/device-registry.js'
-import { apiKeysFile } from '../../api/src/api-keys.js'
 
 export interface QuestDbAddress { httpUrl: string, pgUrl: string }
 

@@ -9,7 +9,7 @@ import { gatewayAddressFile, loadConfig } from '../../schemas/config.js'
 import { boundAddresses } from '../src/gateway.js'
 import { managedQuestDbPorts, questdbPortsFile, runGateway } from '../src/main.js'
 import { resolveMqttUrl } from '../../simulator/src/cli.js'
-import { freePorts } from '../../scripts/questdb.js'
+import { freePorts } from '../../lib/free-ports.js'
 import { quietLogger, startQuestDbForTest, tempDir, testConfig } from '../../test/helper.js'
 
 t.test('a wildcard bind is logged as bound, not as the loopback URL clients use', async t => {

@@ -2,7 +2,7 @@
 // restarted: every acknowledged reading is in QuestDB after the replay.
 import t from 'tap'
 import mqtt from 'mqtt'
-import { freePort } from '../../scripts/questdb.js'
+import { freePort } from '../../lib/free-ports.js'
 import { startQuestDbForTest, issueTokens, query, pollCount, duplicateReadings, tempDir } from '../../test/helper.js'
 import { vehicleTopic } from '../../schemas/topics.js'
 import { startGatewayProcess, waitConnectable, exited } from '../../test/gateway-process-helper.js'

@@ -2,7 +2,7 @@
 // every acknowledged reading ends up in `readings`, once.
 import t from 'tap'
 import { join } from 'node:path'
-import { startQuestDb } from '../../scripts/questdb.js'
+import { startQuestDb } from '../../lib/questdb/managed.js'
 import { startStack, issueTokens, connectVehicles, pollCount, duplicateReadings, tempDir } from '../../test/helper.js'
 import { vehicleTopic } from '../../schemas/topics.js'
 

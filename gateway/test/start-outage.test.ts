@@ -5,7 +5,8 @@
 // and the spool drains.
 import t from 'tap'
 import { join } from 'node:path'
-import { freePorts, startQuestDb } from '../../scripts/questdb.js'
+import { freePorts } from '../../lib/free-ports.js'
+import { startQuestDb } from '../../lib/questdb/managed.js'
 import { runGateway } from '../src/main.js'
 import { runApi } from '../../api/src/main.js'
 import { createApiKey } from '../../api/src/api-keys.js'

@@ -6,7 +6,7 @@
 import t from 'tap'
 import mqtt, { type MqttClient } from 'mqtt'
 import { execFileSync } from 'node:child_process'
-import { freePort } from '../../scripts/questdb.js'
+import { freePort } from '../../lib/free-ports.js'
 import { startQuestDbForTest, issueTokens, pollCount, pollUntil, duplicateReadings, tempDir, query } from '../../test/helper.js'
 import { startGatewayProcess, waitConnectable, exited } from '../../test/gateway-process-helper.js'
 import { openLive, wsUrl } from '../../api/test/live-helper.js'

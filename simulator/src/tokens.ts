@@ -3,7 +3,7 @@
 // so that later runs reuse them instead of rotating every vehicle's token.
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { issueToken, openDeviceRegistry } from '../../gateway/src/broker/device-registry.js'
+import { issueToken, openDeviceRegistry } from '../../gateway/src/index.js'
 
 export function obtainTokens (dataDir: string, ids: string[]): Map<string, string> {
   mkdirSync(dataDir, { recursive: true })

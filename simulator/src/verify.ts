@@ -7,7 +7,7 @@
 // query is retried until the deadline, its address looked up again each time.
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { isUnreachable, query as queryAt } from '../../scripts/questdb-sql.js'
+import { isUnreachable, query as queryAt } from '../../lib/questdb/sql.js'
 import type { Ledger } from './simulate.js'
 
 export interface VerifyResult {

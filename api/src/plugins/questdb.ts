@@ -4,7 +4,7 @@
 // the request, and a managed QuestDB is being restarted.
 import fp from 'fastify-plugin'
 import pg from 'pg'
-import { isUnreachable } from '../../../scripts/questdb-sql.js'
+import { isUnreachable } from '../../../lib/questdb/sql.js'
 import { ApiError } from './errors.js'
 
 declare module 'fastify' {

@@ -4,7 +4,7 @@
 // DATA_DIR): a new token works at the vehicle's next connect, a revoked
 // vehicle's session is closed.
 import type { FastifyPluginAsync } from 'fastify'
-import { hasActiveToken, issueToken, issueTokenBatch, listDevices, revokeToken, type DeviceRecord } from '../../../gateway/src/broker/device-registry.js'
+import { hasActiveToken, issueToken, issueTokenBatch, listDevices, revokeToken, type DeviceRecord } from '../../../gateway/src/index.js'
 import { isVehicleId } from '../../../schemas/topics.js'
 import type { Device, DeviceCreate, DeviceList, DevicesBulkQuery, DevicesBulkRequest, DevicesBulkResult, DevicesQuery, DeviceToken } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'

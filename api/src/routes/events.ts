@@ -2,7 +2,7 @@
 // (order), optionally of one type, keyset-paginated on (ts, type) in either
 // order: the DEDUP key allows one event of each type per instant.
 import type { FastifyPluginAsync } from 'fastify'
-import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
+import { microsToIso } from '../../../schemas/timestamps.js'
 import type { EventList, EventsQuery, StoredEvent } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
 import { afterCursor, encodeCursor, orderBy } from '../cursor.js'

@@ -4,8 +4,8 @@
 // POST /vehicles/:id/readings: HTTP ingestion and backfill through the same
 // to-rows and pipeline as MQTT, answered once the accepted rows are durable.
 import type { FastifyPluginAsync } from 'fastify'
-import type { Pipeline } from '../../../gateway/src/ingest/pipeline.js'
-import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
+import type { Pipeline } from '../../../gateway/src/index.js'
+import { microsToIso } from '../../../schemas/timestamps.js'
 import type { IngestResult, ReadingsPage, ReadingsQuery } from '../../../schemas/types.js'
 import { apiSchema, ref } from '../api-schemas.js'
 import { decodeCursorFor, encodeCursor } from '../cursor.js'

@@ -2,7 +2,7 @@
 // by vehicle and reason, keyset-paginated on (ts, vehicle_id) (the table's
 // DEDUP key) in either order.
 import type { FastifyPluginAsync } from 'fastify'
-import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
+import { microsToIso } from '../../../schemas/timestamps.js'
 import type { RejectionList, RejectionsQuery } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
 import { afterCursor, encodeCursor, orderBy } from '../cursor.js'

@@ -2,7 +2,7 @@
 // minute over the last hour (readings by event time, rejections by receive
 // time), minutes without any given as 0.
 import type { FastifyPluginAsync } from 'fastify'
-import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
+import { microsToIso } from '../../../schemas/timestamps.js'
 import type { Stats } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
 import { allVehicles } from '../vehicle-state.js'

@@ -1,7 +1,7 @@
 // GET /vehicles/:id/track: a downsampled track, never more than max_points
 // points, computed in QuestDB (SAMPLE BY), as JSON, GeoJSON, GPX or CSV.
 import type { FastifyPluginAsync } from 'fastify'
-import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
+import { microsToIso } from '../../../schemas/timestamps.js'
 import type { Track, TrackQuery } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
 import { bucketFor, trackSql } from '../readings-sql.js'

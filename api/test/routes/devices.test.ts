@@ -6,7 +6,7 @@ import mqtt from 'mqtt'
 import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { loadConfig } from '../../../schemas/config.js'
-import { openDeviceRegistry, registryPath } from '../../../gateway/src/broker/device-registry.js'
+import { openDeviceRegistry, registryPath } from '../../../gateway/src/index.js'
 import { pollUntil, startQuestDbForTest } from '../../../test/helper.js'
 import { call, conforms, startApiStack, type ApiStack } from '../fixture.js'
 

@@ -2,12 +2,18 @@
 // `ingest` resolves when its rows are durable in the sense of ACK_MODE: that is
 // the moment a QoS 1 PUBACK may be sent.
 import type { TopicKind } from '../../../schemas/topics.js'
-import type { LiveBus, Position, LiveEvent } from '../../../schemas/live.js'
-import { microsToIso } from './timestamps.js'
+import type { LiveBus } from '../../../lib/live-bus.js'
+import type { Position, LiveEvent } from '../../../schemas/live.js'
+import { microsToIso } from '../../../schemas/timestamps.js'
 import type { Rows, RejectionRow, ToRows } from './to-rows.js'
 import { emptyRows } from './to-rows.js'
-import type { IlpEncoder } from '../questdb/ilp-encoder.js'
 import type { GatewayMetrics } from '../metrics.js'
+
+/** Rows to ILP lines; the gateway's is questdb/ilp-fast-encoder.ts. */
+export interface IlpEncoder {
+  /** ILP lines for all rows, or null when there are none. */
+  encode: (rows: Rows) => Buffer | null
+}
 
 export interface DurableSink {
   write: (chunk: Buffer) => Promise<unknown>

@@ -3,7 +3,7 @@
 import type { Reading, VehicleEvent, RejectionReason } from '../../../schemas/types.js'
 import type { TopicKind } from '../../../schemas/topics.js'
 import { describeErrors, type Validators } from './validate.js'
-import { toEpochMicros } from './timestamps.js'
+import { toEpochMicros } from '../../../schemas/timestamps.js'
 import { boundedJson } from './bounded-json.js'
 
 export const MAX_FUTURE_MS = 5 * 60 * 1000

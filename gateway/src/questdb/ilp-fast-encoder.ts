@@ -1,10 +1,9 @@
-// An alternative ILP encoder: the same bytes as ilp-encoder.ts (the official
-// client's SenderBufferV1 or SenderBufferV2), built without a Buffer.write per
-// token, a capacity check and a column-name validation on every column of
-// every row. The test proves the output byte-identical on the hostile
-// fixtures; the gateway uses this one (its cost per row against the official
-// client's: npm run bench -- encoder, docs/benchmark-results.md), and the official
-// encoder stays as the reference the test compares against.
+// The gateway's ILP encoder: the same bytes as the official client's
+// SenderBufferV1 or SenderBufferV2 (benchmarks/peers/ilp-client-encoder.ts),
+// built without a Buffer.write per token, a capacity check and a column-name
+// validation on every column of every row. The test proves the output
+// byte-identical on the hostile fixtures; its cost per row against the
+// official client's is measured by `npm run bench -- encoder`.
 //
 // ILP text rules kept here (QuestDB docs, "ILP overview: syntax"): in table
 // names, symbol names/values and column names, space, comma, equals sign,
@@ -22,7 +21,8 @@
 // designated timestamp is microseconds with `t`. The bytes go straight into a
 // scratch buffer that grows as needed, and each call returns a copy.
 import type { Rows } from '../ingest/to-rows.js'
-import type { IlpEncoder, IlpProtocolVersion } from './ilp-encoder.js'
+import type { IlpEncoder } from '../ingest/pipeline.js'
+import type { IlpProtocolVersion } from './tables.js'
 
 // its own list, not the reference encoder's: the byte comparison would not see a column both left out
 const FLOAT_FIELDS = ['lat', 'lon', 'speed_kmh', 'heading_deg', 'alt_m', 'odometer_km', 'fuel_pct', 'engine_temp_c', 'battery_v'] as const

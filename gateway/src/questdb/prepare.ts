@@ -3,7 +3,7 @@
 // broker listens and the spool accepts meanwhile; only the spool's drain waits
 // for the tables (an ILP write would create them itself, without DEDUP keys).
 import type { Logger } from 'pino'
-import type { IlpProtocolVersion } from './ilp-encoder.js'
+import type { IlpProtocolVersion } from './tables.js'
 import { createTables, ilpProtocolVersion } from './tables.js'
 
 export interface QuestDbPreparation {

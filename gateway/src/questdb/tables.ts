@@ -1,10 +1,12 @@
 // Creates the tables from schemas/tables.sql through QuestDB's /exec endpoint
 // (idempotent), then applies the retention as TTL; and picks the ILP protocol.
 import { readFile } from 'node:fs/promises'
-import type { IlpProtocolVersion } from './ilp-encoder.js'
 
 const TABLES_SQL = new URL('../../../schemas/tables.sql', import.meta.url)
 export const TABLES = ['readings', 'events', 'vehicle_status', 'rejections'] as const
+
+/** 1: doubles as text (any QuestDB); 2: doubles as 8 binary bytes (QuestDB 9.0 and later). */
+export type IlpProtocolVersion = 1 | 2
 
 export async function ddlStatements (): Promise<string[]> {
   const text = await readFile(TABLES_SQL, 'utf8')

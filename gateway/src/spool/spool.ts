@@ -22,7 +22,7 @@ import { crc32 } from 'node:zlib'
 import type { Logger } from 'pino'
 import { GatewayError } from '../errors.js'
 import type { IlpSender } from '../questdb/ilp-sender.js'
-import { turnBatch } from '../../../schemas/turn-batch.js'
+import { turnBatch } from '../../../lib/turn-batch.js'
 
 const HEADER = 8
 // Segments are written with O_DSYNC: a write is durable when it returns.

@@ -5,7 +5,7 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { freePort } from '../../../scripts/questdb.js'
+import { freePort } from '../../../lib/free-ports.js'
 import { tempDir, count, waitWalApplied } from '../../../test/helper.js'
 import { connectPacket, publishPacket, subscribePacket, unsubscribePacket, packet, hex, exchange, stackWithVehicle, type Exchange } from '../../../test/mqtt-bytes-helper.js'
 

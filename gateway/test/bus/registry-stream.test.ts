@@ -7,7 +7,7 @@
 // machine 2.
 import t from 'tap'
 import mqtt, { type MqttClient } from 'mqtt'
-import { freePorts } from '../../../scripts/questdb.js'
+import { freePorts } from '../../../lib/free-ports.js'
 import { startQuestDbForTest, pollUntil, tempDir } from '../../../test/helper.js'
 import { startGatewayProcess, waitConnectable, exited } from '../../../test/gateway-process-helper.js'
 import { startRedisForTest } from '../../../test/redis-helper.js'

@@ -6,7 +6,7 @@ import { createToRows, type ToRows } from '../../src/ingest/to-rows.js'
 import { createValidators } from '../../src/ingest/validate.js'
 import { createFastIlpEncoder } from '../../src/questdb/ilp-fast-encoder.js'
 import { createGatewayMetrics } from '../../src/metrics.js'
-import { createLocalLiveBus } from '../../../schemas/live.js'
+import { createLocalLiveBus } from '../../../lib/live-bus.js'
 
 t.test('a throw while judging a payload becomes an unprocessable rejection', async t => {
   let now = Date.now() * 1000

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { createToRows } from '../../src/ingest/to-rows.js'
 import { createValidators } from '../../src/ingest/validate.js'
-import { createMonotonicClock, toEpochMicros, microsToIso } from '../../src/ingest/timestamps.js'
+import { createMonotonicClock } from '../../src/ingest/clock.js'
+import { toEpochMicros, microsToIso } from '../../../schemas/timestamps.js'
 import { loadCases } from '../fixtures/payloads.js'
 
 const limits = { maxPayloadBytes: 262144, maxBatch: 1000, retentionDays: 30 }

@@ -1,10 +1,10 @@
 // The fast encoder writes exactly the official client's bytes.
 import t from 'tap'
-import { createIlpEncoder } from '../../src/questdb/ilp-encoder.js'
+import { createIlpEncoder } from '../../../benchmarks/peers/ilp-client-encoder.js'
 import { createFastIlpEncoder } from '../../src/questdb/ilp-fast-encoder.js'
 import { createToRows, emptyRows } from '../../src/ingest/to-rows.js'
 import { createValidators } from '../../src/ingest/validate.js'
-import { createMonotonicClock } from '../../src/ingest/timestamps.js'
+import { createMonotonicClock } from '../../src/ingest/clock.js'
 import { loadCases } from '../fixtures/payloads.js'
 
 const limits = { maxPayloadBytes: 262144, maxBatch: 1000, retentionDays: 30 }

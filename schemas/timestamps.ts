@@ -1,6 +1,8 @@
-// Event times arrive as RFC 3339 strings (up to nanoseconds, any zone) or epoch
-// milliseconds; QuestDB stores microseconds. Date.parse keeps only
-// milliseconds, so the digits past them are added back by hand.
+// The wire time format, shared by the gateway (parsing what devices send) and
+// the api (writing what it answers): event times arrive as RFC 3339 strings
+// (up to nanoseconds, any zone) or epoch milliseconds; QuestDB stores
+// microseconds, and the api writes RFC 3339 UTC with microseconds. Date.parse
+// keeps only milliseconds, so the digits past them are added back by hand.
 
 const FRACTION = /\.(\d+)/
 
@@ -72,14 +74,4 @@ export function microsToIso (us: number): string {
   // join builds one flat string (46 bytes); `+` built a rope of a slice, its
   // parent and two cons cells (138 bytes), and the api keeps one per vehicle
   return [isoPrefix, String(frac + 1e6).slice(1), 'Z'].join('')
-}
-
-/** A microsecond clock that never repeats a value, so received times can key rows. */
-export function createMonotonicClock (now: () => number = Date.now): () => number {
-  let last = 0
-  return () => {
-    const t = now() * 1000
-    last = t > last ? t : last + 1
-    return last
-  }
 }

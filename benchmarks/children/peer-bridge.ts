@@ -8,7 +8,7 @@
 // bench asks for counters over IPC ({ type: 'stats' }).
 import mqtt from 'mqtt'
 import { Sender } from '@questdb/nodejs-client'
-import type { Reading } from '../schemas/types.js'
+import type { Reading } from '../../schemas/types.js'
 
 const DOUBLES = ['lat', 'lon', 'speed_kmh', 'heading_deg', 'alt_m', 'odometer_km', 'fuel_pct', 'engine_temp_c', 'battery_v'] as const
 

@@ -1,9 +1,8 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { choose, findJdks, freePorts, pinnedVersion, startQuestDb, isReady, QUESTDB_TUNING, LOG_CONF } from '../questdb.js'
-import { count, pollUntil, query } from '../questdb-sql.js'
-import { generateTypes } from '../gen-types.js'
-import { tempDir } from '../../test/helper.js'
+import { choose, findJdks, pinnedVersion, startQuestDb, isReady, QUESTDB_TUNING, LOG_CONF } from '../../questdb/managed.js'
+import { count, pollUntil, query } from '../../questdb/sql.js'
+import { tempDir } from '../../../test/helper.js'
 
 t.test('picks the newest pinned release the JDKs here can run', async t => {
   const jdk = (major: number) => ({ home: `/jdk${major}`, java: `/jdk${major}/bin/java`, major })
@@ -14,13 +13,9 @@ t.test('picks the newest pinned release the JDKs here can run', async t => {
 })
 
 t.test('docker-compose uses the pinned version and the same tuning', async t => {
-  const compose = readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8')
+  const compose = readFileSync(new URL('../../../docker-compose.yml', import.meta.url), 'utf8')
   t.match(compose, new RegExp(`image: questdb/questdb:${pinnedVersion().replace(/\./g, '\\.')}\\b`))
   for (const [k, v] of Object.entries(QUESTDB_TUNING)) t.match(compose, `${k}: "${v}"`, `${k} as the managed QuestDB's`)
-})
-
-t.test('schemas/types.ts is generated from the schemas', async t => {
-  t.equal(readFileSync(new URL('../../schemas/types.ts', import.meta.url), 'utf8'), await generateTypes())
 })
 
 t.test('starts on free loopback ports, answers, stops and leaves no process', async t => {
@@ -49,14 +44,4 @@ t.test('the managed QuestDB idles without spinning and logs errors and advisorie
   t.ok(out.includes(`Log configuration loaded from: ${LOG_CONF}`), 'our log.conf')
   t.match(out, /^\S+Z A server-main enjoy$/m, 'advisories are kept')
   t.notMatch(out, /^\S+Z [ID] /m, 'no INFO or DEBUG line')
-})
-
-t.test('free ports for QuestDB are distinct, even when the kernel would hand one out again', async t => {
-  // bound and closed one at a time, 4 ports repeated one in about 2,000 rounds here
-  let repeated = 0
-  for (let i = 0; i < 3000; i++) {
-    const ports = await freePorts(4)
-    if (new Set(ports).size < 4) repeated++
-  }
-  t.equal(repeated, 0, 'no round of 3,000 gave a port twice')
 })

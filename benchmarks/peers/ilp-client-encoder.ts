@@ -1,17 +1,12 @@
 // Rows to ILP text through the official client's own line encoder, so that
-// escaping of symbols, strings and names is the client's, not ours.
+// escaping of symbols, strings and names is the client's, not ours: the peer
+// that the gateway's hand-written encoder is checked against
+// (gateway/test/questdb/ilp-fast-encoder.test.ts) and measured beside
+// (`npm run bench -- encoder`). Not product code: the client is a dev dependency.
 import { createBuffer, SenderOptions, type SenderBuffer } from '@questdb/nodejs-client'
-import type { Rows } from '../ingest/to-rows.js'
+import type { IlpEncoder, IlpProtocolVersion, Rows } from '../../gateway/src/index.js'
 
 const FLOAT_FIELDS = ['lat', 'lon', 'speed_kmh', 'heading_deg', 'alt_m', 'odometer_km', 'fuel_pct', 'engine_temp_c', 'battery_v'] as const
-
-/** 1: doubles as text (any QuestDB); 2: doubles as 8 binary bytes (QuestDB 9.0 and later). */
-export type IlpProtocolVersion = 1 | 2
-
-export interface IlpEncoder {
-  /** ILP lines for all rows, or null when there are none. */
-  encode: (rows: Rows) => Buffer | null
-}
 
 export function createIlpEncoder (opts: { protocolVersion?: IlpProtocolVersion } = {}): IlpEncoder {
   // protocol_version is fixed so nothing asks a server for it

@@ -1,4 +1,4 @@
-// Small pg-wire helpers against QuestDB, shared by the simulator's --verify,
+// Small pg-wire helpers against QuestDB, shared by the api, the simulator's --verify,
 // the benchmarks and the tests. node-postgres reads QuestDB timestamps as local
 // time and drops microseconds, so callers select `cast(ts AS long)`; count()
 // arrives as a string.

@@ -3,15 +3,10 @@
 // over TCP, CONNECT then a QoS 0 PUBLISH per vehicle per second, each
 // reading's ts = its send time. Driven over IPC: start -> connected, stats, stop.
 import { connect, type Socket } from 'node:net'
-import { vehicleTopic } from '../schemas/topics.js'
+import { vehicleTopic } from '../../schemas/topics.js'
+import { createFleetWalk, type Region } from './fleet.js'
 
-export interface StartMessage { type: 'start', port: number, vehicles: Array<[string, string]>, region: { lon: number, lat: number, size: number }, hz: number }
-
-function rng (seed: number): () => number {
-  let s = seed >>> 0
-  return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 2 ** 32 }
-}
-const rand = rng(11)
+export interface StartMessage { type: 'start', port: number, vehicles: Array<[string, string]>, region: Region, hz: number }
 
 function varint (n: number): Buffer {
   const out: number[] = []
@@ -63,30 +58,20 @@ let timer: NodeJS.Timeout | undefined
 
 async function start (m: StartMessage): Promise<void> {
   const t0 = performance.now()
+  const walk = createFleetWalk(m.region)
   for (let i = 0; i < m.vehicles.length; i += 100) {
     const wave = m.vehicles.slice(i, i + 100)
     const socks = await Promise.all(wave.map(([id, token]) => connectVehicle(m.port, id, token)))
     socks.forEach((sock, j) => {
       const id = (wave[j] as [string, string])[0]
-      vehicles.push({ topic: vehicleTopic(id, 'telemetry'), sock, lat: m.region.lat + rand() * m.region.size, lon: m.region.lon + rand() * m.region.size, seq: 0 })
+      vehicles.push({ topic: vehicleTopic(id, 'telemetry'), sock, ...walk.place(), seq: 0 })
     })
   }
   const connectMs = performance.now() - t0
-  // every vehicle once per period, spread over the period in 50 slots
-  const slots = 50
-  let slot = 0
-  timer = setInterval(() => {
-    const from = Math.floor(slot * vehicles.length / slots)
-    const to = Math.floor((slot + 1) * vehicles.length / slots)
-    slot = (slot + 1) % slots
-    for (let i = from; i < to; i++) {
-      const v = vehicles[i] as Vehicle
-      v.lat = Math.min(m.region.lat + m.region.size, Math.max(m.region.lat, v.lat + (rand() - 0.5) * 0.002))
-      v.lon = Math.min(m.region.lon + m.region.size, Math.max(m.region.lon, v.lon + (rand() - 0.5) * 0.002))
-      v.sock.write(publishPacket(v.topic, JSON.stringify({ ts: new Date().toISOString(), seq: v.seq++, lat: v.lat, lon: v.lon, speed_kmh: 50, heading_deg: 90, ignition: true })))
-      sent++
-    }
-  }, 1000 / m.hz / slots)
+  timer = walk.drive(vehicles, m.hz, (v, reading) => {
+    v.sock.write(publishPacket(v.topic, JSON.stringify(reading)))
+    sent++
+  })
   process.send?.({ type: 'connected', connectMs })
 }
 

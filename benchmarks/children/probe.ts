@@ -1,9 +1,9 @@
-// The child side of a latency probe process (live-probe-process.ts,
-// relay-probe-process.ts): told by IPC when to measure, it records
+// The child side of a latency probe process (live-probe.ts,
+// relay-probe.ts): told by IPC when to measure, it records
 // now minus each received reading's ts while measuring and answers `stop`
 // with the percentiles. A probe inside the load generator's process would add
 // that busy process's own event-loop lag to every sample.
-import { LatencyRecorder } from '../simulator/src/stats.js'
+import { LatencyRecorder } from '../../simulator/src/stats.js'
 
 export interface ProbeChild {
   /** Records now minus ts (an ISO time) if the probe is measuring. */

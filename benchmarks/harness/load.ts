@@ -2,8 +2,8 @@
 // every vehicle reporting at the same rate (moving or parked), closed loop
 // (a vehicle whose window is full skips its slot, counted as skipped), so a
 // ceiling shows as the achieved rate rather than as an unbounded queue.
-import { simulate, vehicleIds, type Report } from '../simulator/src/simulate.js'
-import { obtainTokens } from '../simulator/src/tokens.js'
+import { simulate, vehicleIds, type Report } from '../../simulator/src/simulate.js'
+import { obtainTokens } from '../../simulator/src/tokens.js'
 
 export interface LoadOptions {
   url: string

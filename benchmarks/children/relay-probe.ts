@@ -1,10 +1,10 @@
-// The bare broker's counterpart of live-probe-process.ts: an MQTT subscriber
+// The bare broker's counterpart of live-probe.ts: an MQTT subscriber
 // of every vehicle's telemetry on Mosquitto (QoS 0, like the live feed's
 // at-most-once WebSocket), in its own process. Publish-to-subscriber latency
-// is now minus each reading's ts (see probe-child.ts): the floor that
+// is now minus each reading's ts (see probe.ts): the floor that
 // publish-to-live is compared with, measured beside it on the same machine.
-import { LeanClient } from '../simulator/src/lean-client.js'
-import { probeChild, probeFailed } from './probe-child.js'
+import { LeanClient } from '../../simulator/src/lean-client.js'
+import { probeChild, probeFailed } from './probe.js'
 
 const sub = new LeanClient(1)
 const probe = probeChild(() => { void sub.end() })

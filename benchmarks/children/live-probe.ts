@@ -1,8 +1,8 @@
 // A WebSocket client of /api/v1/live in its own process, for the ingest
 // bench: publish-to-live latency is now minus each position's ts (see
-// probe-child.ts). Ready once it has its snapshot.
+// probe.ts). Ready once it has its snapshot.
 import WebSocket from 'ws'
-import { probeChild, probeFailed } from './probe-child.js'
+import { probeChild, probeFailed } from './probe.js'
 
 const ws = new WebSocket(process.env.LIVE_URL as string)
 const probe = probeChild(() => ws.close())

@@ -7,8 +7,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { freePort, startQuestDb, type ManagedQuestDb } from '../scripts/questdb.js'
-import { NODE_FLAGS } from '../bin/node-flags.js'
+import { freePort } from '../../lib/free-ports.js'
+import { startQuestDb, type ManagedQuestDb } from '../../lib/questdb/managed.js'
+import { NODE_FLAGS } from '../../bin/node-flags.js'
 
 export interface Cleanup { add: (fn: () => Promise<void> | void) => void, run: () => Promise<void> }
 
@@ -97,7 +98,7 @@ export interface GatewayChild { pid: number, mqttUrl: string, httpUrl: string, d
 export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string, pgUrl: string }, env: Record<string, string> = {}, nodeArgs: string[] = [], at?: { dataDir: string, mqttPort: number, httpPort: number }): Promise<GatewayChild> {
   const dataDir = at?.dataDir ?? tempDir(cleanup, 'fleetgate-bench-gw-')
   const child = spawn(process.execPath, [...NODE_FLAGS, ...nodeArgs, '--import', 'tsx', 'bin/cli.ts', 'start'], {
-    cwd: new URL('..', import.meta.url).pathname,
+    cwd: new URL('../..', import.meta.url).pathname,
     env: {
       ...process.env,
       MQTT_HOST: '127.0.0.1',
@@ -149,7 +150,7 @@ export interface LatencyProbe {
   stop: () => Promise<ProbeSummary>
 }
 
-/** A probe process (see probe-child.ts); resolves once it says it is ready. */
+/** A probe process (see children/probe.ts); resolves once it says it is ready. */
 async function startProbe (script: string, env: Record<string, string>): Promise<LatencyProbe> {
   const probe = fork(new URL(script, import.meta.url).pathname, [], {
     execArgv: ['--import', 'tsx'],
@@ -183,19 +184,19 @@ async function startProbe (script: string, env: Record<string, string>): Promise
 
 /**
  * A WebSocket client of the gateway's /api/v1/live subscribed to every
- * vehicle, in its own process (live-probe-process.ts): publish-to-live
+ * vehicle, in its own process (children/live-probe.ts): publish-to-live
  * latency. Ready once it has its snapshot.
  */
 export async function startLiveProbe (httpUrl: string): Promise<LatencyProbe> {
-  return await startProbe('./live-probe-process.ts', { LIVE_URL: httpUrl.replace(/^http/, 'ws') + '/api/v1/live' })
+  return await startProbe('../children/live-probe.ts', { LIVE_URL: httpUrl.replace(/^http/, 'ws') + '/api/v1/live' })
 }
 
 /**
  * An MQTT subscriber of every vehicle's telemetry on a bare broker, in its own
- * process (relay-probe-process.ts): publish-to-subscriber latency.
+ * process (children/relay-probe.ts): publish-to-subscriber latency.
  */
 export async function startRelayProbe (mqttUrl: string): Promise<LatencyProbe> {
-  return await startProbe('./relay-probe-process.ts', { MQTT_URL: mqttUrl })
+  return await startProbe('../children/relay-probe.ts', { MQTT_URL: mqttUrl })
 }
 
 /** The gateway's /metrics as numbers, keyed by name and labels as written (e.g. `fleetgate_x{kind="a"}`). */

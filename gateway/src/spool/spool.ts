@@ -88,8 +88,9 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
   const { log, sender } = opts
   mkdirSync(opts.dir, { recursive: true })
   const releaseLock = acquireLock(opts.dir, log)
+  const checkpointFile = join(opts.dir, 'confirmed.json')
   const found = recoverSegments(opts.dir, log)
-  const readOff = applyCheckpoint(found, join(opts.dir, 'confirmed.json'), log)
+  const readOff = applyCheckpoint(found, checkpointFile, log)
   const replayBytes = found.reduce((n, s) => n + s.size, 0) - readOff
   if (replayBytes > 0) log.info({ bytes: replayBytes, segments: found.length }, 'spool: replaying unconfirmed data')
 
@@ -179,7 +180,7 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
     log,
     sender,
     segments,
-    checkpointFile: join(opts.dir, 'confirmed.json'),
+    checkpointFile,
     readOff,
     replayBytes,
     maxBatchBytes: opts.maxBatchBytes,

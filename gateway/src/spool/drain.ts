@@ -2,38 +2,48 @@
 // in batches through the IlpSender (which keeps retrying the same bytes). Only
 // after QuestDB answered 2xx for a batch does the confirmed position move; a
 // segment is deleted only when all of it is confirmed, and the position is
-// saved in a checkpoint that the next open() replays from.
-import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
-import { rename, writeFile } from 'node:fs/promises'
+// saved in a checkpoint (checkpoint.ts) that the next open() replays from.
+import { closeSync, openSync, readSync } from 'node:fs'
 import type { Logger } from 'pino'
 import { GatewayError } from '../errors.js'
 import type { IlpSender } from '../questdb/ilp-sender.js'
+import { createCheckpoint } from './checkpoint.js'
 import { HEADER, recordSize, splitRecords } from './record.js'
 import type { Segment, SegmentLog } from './segments.js'
 
 interface Waiter { lsn: number, resolve: () => void, reject: (e: Error) => void }
 
 /**
- * Drops the segments before the checkpoint's (confirmed before a restart) and
- * returns the offset to read from in the first one left: the checkpoint's,
- * when it names a live segment, else 0.
+ * Who waits for a confirmation, in lsn order. A promise is made only when
+ * asked for (ACK_MODE=commit): in spool mode nobody waits for QuestDB per
+ * record. The array is consumed from `head`: Array#shift on a long array of
+ * waiters costs a copy per confirmation, and under load the gateway's CPU
+ * went to it (`npm run bench -- ingest`, ack mode commit).
  */
-export function applyCheckpoint (segments: Segment[], checkpointFile: string, log: Logger): number {
-  let readOff = 0
-  if (existsSync(checkpointFile)) {
-    try {
-      const cp = JSON.parse(readFileSync(checkpointFile, 'utf8')) as { seq: number, offset: number }
-      for (const s of segments) {
-        if (s.seq < cp.seq) { unlinkSync(s.path); s.size = -1 }
-      }
-      const idx = segments.findIndex(s => s.seq === cp.seq && s.size >= 0)
-      if (idx >= 0 && cp.offset <= (segments[idx] as Segment).size) readOff = cp.offset
-    } catch (err) {
-      log.warn({ err }, 'spool: ignoring unreadable checkpoint')
+function createWaitList (): { add: (lsn: number) => Promise<void>, resolveUpTo: (lsn: number) => void, rejectAll: (err: Error) => void } {
+  const waiters: Waiter[] = []
+  let head = 0
+  return {
+    add (lsn) {
+      return new Promise<void>((resolve, reject) => {
+        const w = { lsn, resolve, reject }
+        let i = waiters.length
+        // appends ask in order; an earlier lsn asked late goes to its place
+        while (i > head && (waiters[i - 1] as Waiter).lsn > lsn) i--
+        if (i === waiters.length) waiters.push(w)
+        else waiters.splice(i, 0, w)
+      })
+    },
+    resolveUpTo (lsn) {
+      while (head < waiters.length && (waiters[head] as Waiter).lsn <= lsn) (waiters[head++] as Waiter).resolve()
+      if (head > 1024 && head * 2 > waiters.length) { waiters.splice(0, head); head = 0 }
+    },
+    rejectAll (err) {
+      const left = waiters.splice(0).slice(head)
+      head = 0
+      for (const w of left) w.reject(err)
     }
   }
-  for (let i = segments.length - 1; i >= 0; i--) if ((segments[i] as Segment).size < 0) segments.splice(i, 1)
-  return readOff
 }
 
 export interface DrainOptions {
@@ -41,7 +51,7 @@ export interface DrainOptions {
   sender: IlpSender
   segments: SegmentLog
   checkpointFile: string
-  /** Where reading starts in the first segment (applyCheckpoint). */
+  /** Where reading starts in the first segment (applyCheckpoint, checkpoint.ts). */
   readOff: number
   /** Bytes found unconfirmed at open: log positions start past them. */
   replayBytes: number
@@ -71,7 +81,7 @@ export interface Drain {
 }
 
 export function createDrain (opts: DrainOptions): Drain {
-  const { log, sender, segments, checkpointFile, maxBatchBytes, lingerMs, closed } = opts
+  const { log, sender, segments, maxBatchBytes, lingerMs, closed } = opts
   const list = segments.list
   let readSeg = (list[0] as Segment).seq
   let readOff = opts.readOff
@@ -85,24 +95,11 @@ export function createDrain (opts: DrainOptions): Drain {
   const ages: Array<{ lsn: number, at: number }> = []
   if (opts.replayBytes > 0) ages.push({ lsn: opts.replayBytes, at: (list[0] as Segment).createdAt })
 
-  // A confirmation promise is made only when asked for (ACK_MODE=commit):
-  // in spool mode nobody waits for QuestDB per record. Waiters are kept in
-  // lsn order in an array consumed from `waitHead`: Array#shift on a long
-  // array of waiters costs a copy per confirmation, and under load the
-  // gateway's CPU went to it (`npm run bench -- ingest`, ack mode commit).
-  const waiters: Waiter[] = []
-  let waitHead = 0
+  const waiters = createWaitList()
   function whenConfirmed (lsn: number): Promise<void> {
     if (lsn <= confirmedLsn) return Promise.resolve()
     if (closed() && !draining) return Promise.reject(new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed before questdb confirmed'))
-    return new Promise<void>((resolve, reject) => {
-      const w = { lsn, resolve, reject }
-      let i = waiters.length
-      // appends ask in order; an earlier lsn asked late goes to its place
-      while (i > waitHead && (waiters[i - 1] as Waiter).lsn > lsn) i--
-      if (i === waiters.length) waiters.push(w)
-      else waiters.splice(i, 0, w)
-    })
+    return waiters.add(lsn)
   }
 
   function wakeDrain (): void {
@@ -157,14 +154,14 @@ export function createDrain (opts: DrainOptions): Drain {
   }
 
   // --- confirmation ------------------------------------------------------------
+  const checkpoint = createCheckpoint(opts.checkpointFile, log, () => ({ seq: readSeg, offset: readOff }), closed)
   let lastCheckpoint = 0
   function confirm (bytes: number, records: number, seq: number, endOff: number): void {
     confirmedLsn += bytes
     confirmedRecords += records
     readSeg = seq
     readOff = endOff
-    while (waitHead < waiters.length && (waiters[waitHead] as Waiter).lsn <= confirmedLsn) (waiters[waitHead++] as Waiter).resolve()
-    if (waitHead > 1024 && waitHead * 2 > waiters.length) { waiters.splice(0, waitHead); waitHead = 0 }
+    waiters.resolveUpTo(confirmedLsn)
     let agesHead = 0
     while (agesHead < ages.length && (ages[agesHead] as { lsn: number }).lsn <= confirmedLsn) agesHead++
     if (agesHead > 0) ages.splice(0, agesHead)
@@ -178,42 +175,8 @@ export function createDrain (opts: DrainOptions): Drain {
       if (first.seq === readSeg) { readSeg = (list[0] as Segment).seq; readOff = 0 }
     }
     const now = Date.now()
-    if (now - lastCheckpoint > 200) { saveCheckpoint(); lastCheckpoint = now }
+    if (now - lastCheckpoint > 200) { checkpoint.save(); lastCheckpoint = now }
     opts.onConfirm(bytes, records)
-  }
-
-  // --- checkpoint --------------------------------------------------------------
-  // Written through the thread pool, one at a time: a rename on the event loop
-  // blocks it under load (`npm run bench -- ingest`, PUBACK latency). Not
-  // fsynced: a stale checkpoint only means more (harmless) replay after a
-  // crash. close() writes the last one.
-  const checkpointText = (): string => JSON.stringify({ seq: readSeg, offset: readOff })
-  let checkpointing: Promise<void> | null = null
-  let checkpointAgain = false
-  function saveCheckpoint (): void {
-    if (checkpointing) { checkpointAgain = true; return }
-    checkpointing = (async () => {
-      do {
-        checkpointAgain = false
-        try {
-          await writeFile(checkpointFile + '.tmp', checkpointText())
-          await rename(checkpointFile + '.tmp', checkpointFile)
-        } catch (err) {
-          log.warn({ err }, 'spool: checkpoint not written')
-        }
-      } while (checkpointAgain && !closed())
-      checkpointing = null
-    })()
-  }
-
-  /** The last checkpoint, written on the event loop: at close, once nothing else writes one. */
-  function writeCheckpoint (): void {
-    try {
-      writeFileSync(checkpointFile + '.tmp', checkpointText())
-      renameSync(checkpointFile + '.tmp', checkpointFile)
-    } catch (err) {
-      log.warn({ err }, 'spool: checkpoint not written')
-    }
   }
 
   // --- the loop ----------------------------------------------------------------
@@ -273,12 +236,9 @@ export function createDrain (opts: DrainOptions): Drain {
         sender.abort()
       }
       await drainDone
-      await checkpointing
-      writeCheckpoint()
+      await checkpoint.writeLast()
       closeReadFd()
-      const unconfirmedWaiters = waiters.splice(0).slice(waitHead)
-      waitHead = 0
-      for (const w of unconfirmedWaiters) w.reject(new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed before questdb confirmed'))
+      waiters.rejectAll(new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed before questdb confirmed'))
     }
   }
 }

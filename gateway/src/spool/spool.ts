@@ -8,14 +8,16 @@
 // position; after a crash the next open() replays what was not confirmed
 // (duplicates are harmless: the tables DEDUP UPSERT). Records are framed and
 // checked as record.ts says, kept in the files segments.ts manages, and one
-// process holds a spool directory at a time (lock.ts).
+// process holds a spool directory at a time (lock.ts). The drain's position
+// survives a restart in a checkpoint (checkpoint.ts).
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { GatewayError } from '../errors.js'
 import type { IlpSender } from '../questdb/ilp-sender.js'
 import { turnBatch } from '../../../schemas/turn-batch.js'
-import { applyCheckpoint, createDrain } from './drain.js'
+import { applyCheckpoint } from './checkpoint.js'
+import { createDrain } from './drain.js'
 import { acquireLock } from './lock.js'
 import { frameGroup, HEADER } from './record.js'
 import { createSegmentLog, recoverSegments } from './segments.js'

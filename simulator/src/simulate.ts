@@ -154,6 +154,51 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
     onError () { tally.errors++ }
   })
 
+  // set when all vehicles are connected and publishing starts
+  let runStart = Date.now()
+  let publishing = false
+  let lastConnectError: Error | null = null
+  const t0 = Date.now()
+  // for tick(): keepalives and progress about once a second
+  let lastKeepalive = Date.now()
+  let lastProgress = Date.now()
+  let lastAcked = 0
+
+  // the run: connect every vehicle, publish for durationS, drain, report
+  const ticker = setInterval(tick, 5)
+  await connectAll()
+  if (lastConnectError && tally.connectFailures === sims.length) {
+    clearInterval(ticker)
+    throw lastConnectError
+  }
+  const published = await publishFor()
+  opts.onPhase?.('draining')
+  await drainOutstanding()
+  clearInterval(ticker)
+  tick()
+  const connected = connectedCount()
+  await Promise.all(sims.map(s => s.client.end()))
+
+  return buildReport({
+    vehicles: opts.vehicles,
+    qos,
+    window,
+    shape: shape.kind,
+    url: opts.url,
+    ids,
+    sims,
+    connected,
+    tally,
+    faults,
+    puback,
+    connectLatency,
+    warmupMs,
+    ...published,
+    startedAtMs
+  })
+
+  // --- the steps, and what a vehicle does on each tick ---------------------
+
   function connectOpts (s: Sim, password: string | undefined): LeanConnectOptions {
     return {
       url: opts.url,
@@ -189,7 +234,6 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
       }
     }
   }
-  let lastConnectError: Error | null = null
 
   function record (s: Sim, tsMs: number): void {
     s.acked.push(tsMs)
@@ -259,14 +303,6 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
     }
     faults.send(s, reading, ts)
   }
-
-  // set when all vehicles are connected and publishing starts
-  let runStart = Date.now()
-  let publishing = false
-  const t0 = Date.now()
-  let lastKeepalive = Date.now()
-  let lastProgress = Date.now()
-  let lastAcked = 0
 
   function tick (): void {
     const now = Date.now()
@@ -358,36 +394,4 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
     const busy = (): boolean => sims.some(s => s.phase === 'offline' || s.phase === 'connecting' || s.client.inflightCount() + s.client.queuedCount() + s.client.unsentBytes() > 0)
     while (busy() && Date.now() < drainUntil) await new Promise(resolve => setTimeout(resolve, 20))
   }
-
-  const ticker = setInterval(tick, 5)
-  await connectAll()
-  if (lastConnectError && tally.connectFailures === sims.length) {
-    clearInterval(ticker)
-    throw lastConnectError
-  }
-  const published = await publishFor()
-  opts.onPhase?.('draining')
-  await drainOutstanding()
-  clearInterval(ticker)
-  tick()
-  const connected = connectedCount()
-  await Promise.all(sims.map(s => s.client.end()))
-
-  return buildReport({
-    vehicles: opts.vehicles,
-    qos,
-    window,
-    shape: shape.kind,
-    url: opts.url,
-    ids,
-    sims,
-    connected,
-    tally,
-    faults,
-    puback,
-    connectLatency,
-    warmupMs,
-    ...published,
-    startedAtMs
-  })
 }

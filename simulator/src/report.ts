@@ -1,6 +1,9 @@
 // What a run counts as it goes, and the report and progress made from it.
 import { QUARANTINED, type FaultInjector, type FaultKind } from './faults.js'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { LatencyRecorder } from './stats.js'
+
+const LAG_RESOLUTION_MS = 10
 
 export interface Ledger {
   qos: 0 | 1
@@ -110,7 +113,29 @@ export function createPubackLatency (warmupMs: number): PubackLatency & { after:
   }
 }
 
-export interface RunFacts {
+/** Publishing's length (performance.now() ms), this process's CPU meanwhile, and its own event-loop delay after the warm-up. */
+export interface Publishing { publishMs: number, cpu: NodeJS.CpuUsage, loopLagMs: Report['loopLagMs'] }
+
+/** Starts measuring publishing; warmedUp() drops the event-loop delay seen so far. */
+export function measurePublishing (): { warmedUp: () => void, stop: () => Publishing } {
+  // sampled every LAG_RESOLUTION_MS; a sample is that interval plus the delay
+  const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS })
+  lag.enable()
+  const publishStart = performance.now()
+  const cpu0 = process.cpuUsage()
+  return {
+    warmedUp () { lag.reset() },
+    stop () {
+      const publishEnd = performance.now()
+      const cpu = process.cpuUsage(cpu0)
+      lag.disable()
+      const lagMs = (ns: number): number => lag.count === 0 ? 0 : Math.round(Math.max(0, ns / 1e6 - LAG_RESOLUTION_MS) * 100) / 100
+      return { publishMs: publishEnd - publishStart, cpu, loopLagMs: { p50: lagMs(lag.percentile(50)), p99: lagMs(lag.percentile(99)), max: lagMs(lag.max) } }
+    }
+  }
+}
+
+export interface RunFacts extends Publishing {
   vehicles: number
   qos: 0 | 1
   window: number
@@ -125,10 +150,6 @@ export interface RunFacts {
   puback: ReturnType<typeof createPubackLatency>
   connectLatency: LatencyRecorder
   warmupMs: number
-  /** Publishing's length (performance.now() ms) and this process's CPU meanwhile. */
-  publishMs: number
-  cpu: NodeJS.CpuUsage
-  loopLagMs: Report['loopLagMs']
   startedAtMs: number
 }
 

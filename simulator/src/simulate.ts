@@ -10,8 +10,7 @@ import { createRng, type CityBox, type RoadNetwork } from './roads.js'
 import { ConnectRefusedError, LeanClient, type LeanConnectOptions } from './lean-client.js'
 import { LatencyRecorder } from './stats.js'
 import { createFaultInjector, type FaultRates, type OfflineOptions } from './faults.js'
-import { buildReport, createPubackLatency, createTally, type Progress, type Report } from './report.js'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { buildReport, createPubackLatency, createTally, measurePublishing, type Progress, type Publishing, type Report } from './report.js'
 
 export { QUARANTINED, type FaultKind, type FaultRates, type OfflineOptions } from './faults.js'
 export type { Ledger, Progress, Report } from './report.js'
@@ -74,8 +73,6 @@ export interface SimulateOptions {
   /** How long to wait for outstanding PUBACKs (and offline vehicles to come back) at the end. */
   drainTimeoutS?: number
 }
-
-const LAG_RESOLUTION_MS = 10
 
 export function vehicleIds (n: number, prefix = 'sim-'): string[] {
   const width = String(n - 1).length
@@ -361,19 +358,15 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
   }
 
   /** Publishes for durationS (or until aborted); the run's length, CPU and own event-loop delay. */
-  async function publishFor (): Promise<{ publishMs: number, cpu: NodeJS.CpuUsage, loopLagMs: Report['loopLagMs'] }> {
+  async function publishFor (): Promise<Publishing> {
     runStart = Date.now()
     publishing = true
     opts.onPhase?.('publishing')
-    // sampled every LAG_RESOLUTION_MS; a sample is that interval plus the delay
-    const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS })
-    lag.enable()
+    const measuring = measurePublishing()
     const warmupTimer = setTimeout(() => {
-      lag.reset()
+      measuring.warmedUp()
       if (!stopped) opts.onPhase?.('measuring')
     }, warmupMs)
-    const publishStart = performance.now()
-    const cpu0 = process.cpuUsage()
     for (const s of sims) if (s.phase === 'online') s.nextDue = runStart + faultRng() * intervalMs(s, runStart)
     await new Promise<void>(resolve => {
       const t = setTimeout(resolve, opts.durationS * 1000)
@@ -381,11 +374,7 @@ export async function simulate (opts: SimulateOptions, { signal }: { signal?: Ab
     })
     stopped = true
     clearTimeout(warmupTimer)
-    const publishEnd = performance.now()
-    const cpu = process.cpuUsage(cpu0)
-    lag.disable()
-    const lagMs = (ns: number): number => lag.count === 0 ? 0 : Math.round(Math.max(0, ns / 1e6 - LAG_RESOLUTION_MS) * 100) / 100
-    return { publishMs: publishEnd - publishStart, cpu, loopLagMs: { p50: lagMs(lag.percentile(50)), p99: lagMs(lag.percentile(99)), max: lagMs(lag.max) } }
+    return measuring.stop()
   }
 
   /** Offline vehicles come back and send what they buffered; the rest drains, for at most drainTimeoutS. */

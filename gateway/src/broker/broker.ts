@@ -1,40 +1,24 @@
-// The embedded Aedes broker with fleetgate's authentication and ACL, and the
-// listeners for MQTT over TCP, TLS and WebSocket.
-//
-// Aedes writes PUBACK right after authorizePublish calls back, before any
-// `published` hook, so authorizePublish is where a QoS 1 publish waits until
-// its readings are durable.
+// The embedded Aedes broker with fleetgate's authentication and ACL
+// (auth.ts), its vehicles' sessions (sessions.ts), the live relay to api
+// processes (live-relay.ts) and the listeners for MQTT over TCP, TLS and
+// WebSocket (listeners.ts), and the publish path where a PUBLISH waits until
+// its readings are durable (publish.ts). This file wires them.
 import './quiet-debug.js'
-import { Aedes, type Client, type AuthenticateError, type PublishPacket, type Subscription } from 'aedes'
-import { createServer as createNetServer, type Server as NetServer } from 'node:net'
-import { createServer as createTlsServer } from 'node:tls'
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
-import { readFileSync } from 'node:fs'
-import { timingSafeEqual } from 'node:crypto'
-import type { Duplex } from 'node:stream'
-import type { IncomingMessage } from 'node:http'
-import { WebSocketServer, createWebSocketStream } from 'ws'
+import { Aedes, type Client } from 'aedes'
 import type { Logger } from 'pino'
-import { parseVehicleTopic, isVehicleId, vehicleSubtree, vehicleTopic, CONSUMED_TOPIC, LIVE_TOPIC_FILTER, LIVE_BATCH_TOPIC, LIVE_BATCH_MAX, INTERNAL_USERNAME, INTERNAL_CLIENT_PREFIX } from '../../../schemas/topics.js'
-import { LIVE_BATCH_MAX_MS, type LiveBus } from '../../../lib/live-bus.js'
-import type { LiveMessage } from '../../../schemas/live.js'
-import { turnBatch } from '../../../lib/turn-batch.js'
+import type { LiveBus } from '../../../lib/live-bus.js'
 import type { DeviceRegistry } from './device-registry.js'
-import type { Pipeline, Outcome } from '../ingest/pipeline.js'
+import type { Pipeline } from '../ingest/pipeline.js'
 import type { ToRows } from '../ingest/to-rows.js'
 import type { GatewayMetrics } from '../metrics.js'
-import { createRateLimiter } from './rate-limit.js'
-import { GatewayError } from '../errors.js'
-import { createPacketGuard, type GuardLimits } from './packet-guard.js'
+import { createAuth, roleOf } from './auth.js'
+import { skipConsumedPublishes } from './consumed-publish.js'
+import { createListeners, type Addresses, type ListenOptions } from './listeners.js'
+import { relayLive } from './live-relay.js'
+import { createPublishPath } from './publish.js'
+import { createSessions } from './sessions.js'
 
-/**
- * Largest packet before a session is accepted: a CONNECT holds a client id
- * and user name of at most 64 characters, a 47-character token and a Will of
- * a status topic and word; this leaves room for long internal tokens.
- */
-export const MAX_CONNECT_BYTES = 1024
-/** Room beside MAX_PAYLOAD_BYTES in one PUBLISH: topic length, topic, packet id. */
-export const MAX_TOPIC_OVERHEAD = 2 + 1024 + 2
+export { MAX_CONNECT_BYTES, MAX_TOPIC_OVERHEAD, type Addresses, type ListenOptions } from './listeners.js'
 
 export interface BrokerOptions {
   log: Logger
@@ -56,32 +40,6 @@ export interface BrokerOptions {
   onSession?: (event: { vehicleId: string, sid: number, started: boolean }) => void
 }
 
-export interface ListenOptions {
-  host: string
-  port: number
-  wsPort: number
-  tlsPort: number
-  tlsCertFile?: string | undefined
-  tlsKeyFile?: string | undefined
-}
-
-export interface Addresses { mqtt: string, ws?: string, tls?: string }
-
-type Role = 'vehicle' | 'internal'
-const roles = new WeakMap<Client, Role>()
-
-/** true for "online", false for "offline", null for anything else (as to-rows.ts reads a status). */
-function statusWord (payload: Buffer | string): boolean | null {
-  const text = payload.toString().trim()
-  return text === 'online' ? true : text === 'offline' ? false : null
-}
-
-const NOTHING: Outcome = { readings: 0, events: 0, rejections: [] }
-
-function authError (message: string, returnCode: number): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode }) as AuthenticateError
-}
-
 export interface FleetBroker {
   aedes: Aedes
   listen: (opts: ListenOptions) => Promise<Addresses>
@@ -100,69 +58,13 @@ export interface FleetBroker {
 
 export function createFleetBroker (opts: BrokerOptions): FleetBroker {
   const { log, registry, pipeline, toRows, metrics, live } = opts
-  const internalToken = Buffer.from(opts.internalToken)
-  let accepting = true
-  let inflight = 0
-  let internalClients = 0
-  const limiter = createRateLimiter(opts.rateLimit)
-  async function throttle (vehicleId: string, outcome: Outcome): Promise<void> {
-    const wait = limiter.take(vehicleId, outcome.readings + outcome.events)
-    if (wait > 0) {
-      metrics.throttled.inc()
-      await new Promise(resolve => setTimeout(resolve, wait))
-    }
-  }
-  const servers: Array<NetServer | HttpServer> = []
-  const wsServers: WebSocketServer[] = []
-
   function refuse (reason: string): void {
     metrics.refused.inc({ reason })
   }
 
-  // Sessions by vehicle: `arriving` from accepted credentials to CONNACK,
-  // `sessions` from CONNACK to the socket's close. The gateway records a
-  // vehicle online when its first session starts and offline when its last
-  // one ends; a takeover (a new CONNECT of the same id) is not an end.
-  const arriving = new Map<string, Client>()
-  const sessions = new Map<string, Client>()
-  // the last status stored per vehicle, whoever said it (the session, the
-  // vehicle, its Will): a repeat of it is not stored again
-  const status = new Map<string, boolean>()
-  const wills = new WeakMap<Client, { topic: string, payload: Buffer | string }>()
-
-  function recordStatus (vehicleId: string, up: boolean): void {
-    if (status.get(vehicleId) === up) return
-    status.set(vehicleId, up)
-    pipeline.ingest(vehicleId, 'status', vehicleTopic(vehicleId, 'status'), Buffer.from(up ? 'online' : 'offline'))
-      .catch((err: unknown) => { log.warn({ err, vehicleId }, 'session status not recorded') })
-  }
-
-  /** Ends a client's connection whatever state its session is in. */
-  function end (client: Client): void {
-    client.close()
-    ;(client as unknown as { conn: Duplex }).conn.destroy()
-  }
-
-  // session numbers, and the sessions another broker took over
-  let nextSid = 0
-  const sids = new WeakMap<Client, number>()
-  const takenOver = new WeakSet<Client>()
-
-  function sessionEnded (client: Client): void {
-    const id = client.id
-    if (arriving.get(id) === client) arriving.delete(id)
-    if (sessions.get(id) === client) sessions.delete(id)
-    if (arriving.has(id) || sessions.has(id)) return
-    if (takenOver.has(client)) {
-      // the vehicle is online elsewhere: whatever this broker stored last
-      // is no guide to what it stores next
-      status.delete(id)
-      return
-    }
-    recordStatus(id, false)
-    const sid = sids.get(client)
-    if (sid !== undefined) opts.onSession?.({ vehicleId: id, sid, started: false })
-  }
+  const sessions = createSessions({ log, pipeline, onSession: opts.onSession })
+  const auth = createAuth({ registry, internalToken: opts.internalToken, refuse, accepted: sessions.accepted })
+  const publishPath = createPublishPath({ log, pipeline, toRows, metrics, sessions, refuse, rateLimit: opts.rateLimit })
 
   const aedes = new Aedes({
     concurrency: 1000,
@@ -170,147 +72,10 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
     maxClientsIdLength: 64,
     heartbeatInterval: 60000,
     connectTimeout: 10000,
-
-    preConnect (client, packet, done) {
-      // authenticate sees no Will: keep it for the check there
-      if (packet.will) wills.set(client, packet.will)
-      done(null, true)
-    },
-
-    authenticate (client, username, password, done) {
-      const id = client.id
-      const will = wills.get(client)
-      if (username === INTERNAL_USERNAME) {
-        const given = password ?? Buffer.alloc(0)
-        if (will === undefined && id.startsWith(INTERNAL_CLIENT_PREFIX) && given.length === internalToken.length && timingSafeEqual(given, internalToken)) {
-          roles.set(client, 'internal')
-          return done(null, true)
-        }
-        refuse('bad_internal_token')
-        return done(authError('not authorized', 5), null)
-      }
-      if (!isVehicleId(id)) {
-        refuse('bad_client_id')
-        return done(authError('client id is not a valid vehicle id', 2), null)
-      }
-      if (username !== id) {
-        refuse('id_mismatch')
-        return done(authError('username must equal client id', 4), null)
-      }
-      if (!password || !registry.verify(id, password.toString('utf8'))) {
-        refuse('bad_token')
-        return done(authError('bad token', 4), null)
-      }
-      if (will !== undefined && (will.topic !== vehicleTopic(id, 'status') || statusWord(will.payload) === null)) {
-        // a Will speaks only for its own vehicle, as its status
-        refuse('foreign_will')
-        return done(authError(`a Will must be "online" or "offline" on ${vehicleTopic(id, 'status')}`, 5), null)
-      }
-      roles.set(client, 'vehicle')
-      // the newest CONNECT of an id wins: an older one still connecting is
-      // closed, so Aedes never registers two sessions of one id at once
-      const before = arriving.get(id)
-      arriving.set(id, client)
-      if (before !== undefined && before !== client) end(before)
-      done(null, true)
-    },
-
-    authorizeSubscribe (client, sub: Subscription, done) {
-      const role = roles.get(client)
-      if (role === 'internal' && sub.topic === LIVE_TOPIC_FILTER) return done(null, sub)
-      if (role === 'vehicle' && sub.topic.startsWith(vehicleSubtree(client.id))) return done(null, sub)
-      refuse('foreign_subscription')
-      // [MQTT-3.9.3] a failure return code (0x80) in SUBACK, the session stays
-      done(null, null)
-    },
-
-    authorizePublish (client, packet: PublishPacket, done) {
-      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
-      if (client === null) {
-        // a Will of a session that ended: checked at CONNECT to be the
-        // vehicle's own status; stored, and passed on if the word is valid
-        const t = parseVehicleTopic(packet.topic)
-        if (t?.kind !== 'status') return done(new Error('refused will'))
-        pipeline.ingest(t.vehicleId, 'status', packet.topic, payload).then(outcome => {
-          if (outcome.rejections.length > 0) return done(new Error('refused will'))
-          done(null)
-        }, done)
-        return
-      }
-      const role = roles.get(client)
-      if (role !== 'vehicle') {
-        refuse('internal_publish')
-        return done(new Error('internal clients do not publish'))
-      }
-      if (!accepting) return done(new GatewayError('GW_ERR_SHUTTING_DOWN', 'shutting down'))
-      const t = parseVehicleTopic(packet.topic)
-      const own = t !== null && t.vehicleId === client.id
-      inflight++
-      const t0 = performance.now()
-      let work: Promise<Outcome | undefined>
-      if (!own) {
-        // [MQTT-3.3.5-2] an unauthorised PUBLISH is either acknowledged as
-        // usual or the connection closed: we acknowledge, store nothing of
-        // it but its quarantine record, and keep the vehicle connected.
-        refuse('foreign_topic')
-        work = pipeline.quarantine(toRows.reject(client.id, packet.topic.slice(0, 512), 'id_mismatch',
-          `vehicle ${client.id} may publish only under ${vehicleSubtree(client.id)}`, payload)).then(() => undefined)
-      } else if (t.kind === 'status' && status.get(t.vehicleId) === statusWord(payload)) {
-        // what is already stored: acknowledged and passed on, not stored twice
-        work = Promise.resolve(NOTHING)
-      } else {
-        work = pipeline.ingest(t.vehicleId, t.kind, packet.topic, payload)
-        if (t.kind === 'status') {
-          const up = statusWord(payload)
-          if (up !== null) work = work.then(outcome => { status.set(t.vehicleId, up); return outcome })
-        }
-        // without a limit, no extra step per publish
-        if (opts.rateLimit > 0) work = (work as Promise<Outcome>).then(async outcome => { await throttle(client.id, outcome); return outcome })
-      }
-      const finish = (outcome: Outcome | undefined): void => {
-        inflight--
-        if (packet.qos > 0) metrics.pubackSeconds.observe((performance.now() - t0) / 1000)
-        // only a valid status on the vehicle's own topic goes on to
-        // subscribers and the retained store (one small message per vehicle);
-        // everything else is consumed here and fanned out to no one
-        if (!own || t.kind !== 'status' || outcome === undefined || outcome.rejections.length > 0) {
-          packet.topic = CONSUMED_TOPIC
-          packet.retain = false
-        }
-        done(null)
-      }
-      const fail = (err: unknown): void => {
-        inflight--
-        // not durable: no PUBACK, and the connection closes (the device
-        // sends it again, here or elsewhere)
-        refuse('not_durable')
-        log.warn({ err, vehicleId: client.id }, 'publish not made durable')
-        done(err as Error)
-      }
-      // QoS 0 waits too, only without a PUBACK: Aedes reads a vehicle's next
-      // packets once this one is done, so a QoS 0 flood is paced by the spool
-      // like QoS 1. Called back at once, one turn of the event loop read
-      // whatever the sockets held (seconds of loop lag under a flood) and
-      // starved the drain to QuestDB, while unwritten appends piled up in
-      // memory (npm run bench -- ingest, the QoS 0 ladder, checks it holds).
-      work.then(finish, fail)
-    }
+    ...auth,
+    authorizePublish: publishPath.authorizePublish
   })
-
-  // A consumed publish (a reading, an event, a foreign topic) is delivered to
-  // no one: after its PUBACK, Aedes would still wrap it in a packet of its
-  // own, look up retained and offline subscriptions and run it through the
-  // emitter, for nothing: allocations on every reading's path (npm run bench
-  // -- profile --cpu-prof shows where the gateway's time goes).
-  // Aedes calls it as publish(packet, client, done); its types know (packet, done)
-  type Publish = (packet: PublishPacket, client: Client | null | ((err?: Error) => void), done?: (err?: Error) => void) => void
-  const publish = (aedes.publish as unknown as Publish).bind(aedes)
-  const publishUnlessConsumed: Publish = (packet, client, done) => {
-    if (packet.topic !== CONSUMED_TOPIC) return publish(packet, client, done)
-    const cb = typeof client === 'function' ? client : done
-    cb?.()
-  }
-  ;(aedes as unknown as { publish: Publish }).publish = publishUnlessConsumed
+  skipConsumedPublishes(aedes)
 
   // every connection, from accept to close: the connected-clients gauge
   // counts those of them with an accepted session, so it cannot drift from
@@ -322,151 +87,41 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
     return n
   })
 
-  aedes.on('clientDisconnect', client => {
-    limiter.forget(client.id)
-    if (roles.get(client) === 'internal') internalClients = Math.max(0, internalClients - 1)
-  })
+  aedes.on('clientDisconnect', client => { publishPath.forget(client.id) })
   aedes.on('clientReady', client => {
-    const role = roles.get(client)
-    if (role === 'internal') internalClients++
-    if (role !== 'vehicle') return
-    const id = client.id
-    if (arriving.get(id) === client) arriving.delete(id)
-    const before = sessions.get(id)
-    sessions.set(id, client)
-    // [MQTT-3.1.4-2] one session per client id: Aedes closes the one it
-    // knows, this closes one it lost track of in concurrent CONNECTs
-    if (before !== undefined && before !== client) end(before)
-    recordStatus(id, true)
-    const sid = ++nextSid
-    sids.set(client, sid)
-    opts.onSession?.({ vehicleId: id, sid, started: true })
+    if (roleOf(client) === 'vehicle') sessions.ready(client)
   })
   aedes.on('clientError', (client, err) => { log.debug({ err, vehicleId: client?.id }, 'client error') })
   aedes.on('connectionError', (client, err) => { log.debug({ err, vehicleId: client?.id }, 'connection error') })
 
-  // Accepted data also goes out on $fleet/live/batch for api processes apart
-  // from us: one publish per event-loop turn, not one per reading, so the
-  // broker's queue stays short at fleet rates (one publish per reading built
-  // a backlog that grew with the rate and, draining, overflowed mqemitter's
-  // stack; npm run bench:live measures the latency through the broker).
-  let liveBatch: LiveMessage[] = []
-  function flushLive (): void {
-    const batch = liveBatch
-    liveBatch = []
-    if (internalClients === 0) return
-    for (let i = 0; i < batch.length; i += LIVE_BATCH_MAX) {
-      const payload = Buffer.from(JSON.stringify(batch.slice(i, i + LIVE_BATCH_MAX)))
-      aedes.publish({ cmd: 'publish', topic: LIVE_BATCH_TOPIC, payload, qos: 0, retain: false, dup: false }, () => {})
-    }
-  }
-  const liveTurn = turnBatch(flushLive, LIVE_BATCH_MAX_MS)
-  const unsubscribeLive = live.subscribe(msg => {
-    if (internalClients === 0) return
-    liveBatch.push(msg)
-    // at the end of the turn, or once the first message is LIVE_BATCH_MAX_MS old
-    if (liveBatch.length === 1) liveTurn.opened()
-    else liveTurn.cutIfOld()
-  })
+  const stopLive = relayLive(aedes, live)
 
-  async function listenOn (server: NetServer | HttpServer, port: number, host: string): Promise<number> {
-    servers.push(server)
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => { server.off('error', reject); resolve() })
-    })
-    return (server.address() as { port: number }).port
-  }
-
-  function urlHost (host: string): string {
-    return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
-  }
-
-  const guardLimits: GuardLimits = { connectBytes: MAX_CONNECT_BYTES, packetBytes: opts.maxPayloadBytes + MAX_TOPIC_OVERHEAD }
-
-  // Aedes reads each chunk of a connection and hands it to its packet parser;
-  // the guard sees the chunk first and closes the connection at the first
-  // packet that breaks MQTT 3.1.1 or the size limits, before it is buffered.
-  function handle (conn: Duplex, req?: IncomingMessage): void {
-    const client = aedes.handle(conn, req)
-    connections.add(client)
-    conn.once('close', () => {
+  const listeners = createListeners({
+    aedes,
+    log,
+    maxPayloadBytes: opts.maxPayloadBytes,
+    refuse,
+    opened (client) { connections.add(client) },
+    closed (client) {
       connections.delete(client)
-      if (roles.get(client) === 'vehicle') sessionEnded(client)
-    })
-    const parser = (client as unknown as { _parser: { parse: (buf: Buffer) => number } })._parser
-    const parse = parser.parse.bind(parser)
-    const guard = createPacketGuard(guardLimits, () => client.connected)
-    let refused = false
-    parser.parse = (buf) => {
-      if (refused) return 0
-      const v = guard.feed(buf)
-      if (v === null) return parse(buf)
-      refused = true
-      refuse(v.reason)
-      log.debug({ rule: v.rule, vehicleId: client.id }, 'connection closed: protocol violation')
-      if (v.connack === undefined) {
-        conn.destroy()
-      } else {
-        // [MQTT-3.2.2-5] a CONNACK with a non-zero code, then close; the
-        // timer ends a peer that does not close its side
-        conn.end(Buffer.from([0x20, 0x02, 0x00, v.connack]))
-        setTimeout(() => conn.destroy(), 1000).unref()
-      }
-      return 0
+      if (roleOf(client) === 'vehicle') sessions.ended(client)
     }
-  }
+  })
 
   return {
     aedes,
-    async listen (l) {
-      await aedes.listen()
-      const tcpPort = await listenOn(createNetServer(handle), l.port, l.host)
-      const addresses: Addresses = { mqtt: `mqtt://${urlHost(l.host)}:${tcpPort}` }
-      if (l.wsPort >= 0) {
-        const http = createHttpServer((_req, res) => { res.writeHead(426).end('use MQTT over WebSocket on /mqtt') })
-        const wss = new WebSocketServer({ server: http, path: '/mqtt' })
-        wsServers.push(wss)
-        wss.on('connection', (ws, req) => {
-          const stream = createWebSocketStream(ws)
-          stream.on('error', () => stream.destroy())
-          handle(stream, req)
-        })
-        const p = await listenOn(http, l.wsPort, l.host)
-        addresses.ws = `ws://${urlHost(l.host)}:${p}/mqtt`
-      }
-      if (l.tlsCertFile && l.tlsKeyFile) {
-        const tls = createTlsServer({ cert: readFileSync(l.tlsCertFile), key: readFileSync(l.tlsKeyFile) }, handle)
-        const p = await listenOn(tls as unknown as NetServer, l.tlsPort, l.host)
-        addresses.tls = `mqtts://${urlHost(l.host)}:${p}`
-      }
-      return addresses
-    },
+    listen: listeners.listen,
     stopAccepting () {
-      accepting = false
-      for (const s of servers) s.close()
+      publishPath.stopAccepting()
+      listeners.stopAccepting()
     },
-    inflight: () => inflight,
-    disconnect (vehicleId) {
-      const a = arriving.get(vehicleId)
-      const s = sessions.get(vehicleId)
-      if (a) end(a)
-      if (s) end(s)
-    },
-    takeover (vehicleId, sid) {
-      const s = sessions.get(vehicleId)
-      if (s === undefined || sids.get(s) !== sid) return
-      takenOver.add(s)
-      end(s)
-    },
+    inflight: publishPath.inflight,
+    disconnect: sessions.disconnect,
+    takeover: sessions.takeover,
     async close () {
-      accepting = false
-      unsubscribeLive()
-      for (const w of wsServers) {
-        for (const c of w.clients) c.terminate()
-        w.close()
-      }
-      for (const s of servers) s.close()
+      publishPath.stopAccepting()
+      stopLive()
+      listeners.close()
       await new Promise<void>(resolve => aedes.close(() => resolve()))
     }
   }

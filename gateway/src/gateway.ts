@@ -15,7 +15,8 @@ import { createToRows } from './ingest/to-rows.js'
 import { createMonotonicClock } from './ingest/timestamps.js'
 import { createPipeline, type Pipeline, type DurableSink } from './ingest/pipeline.js'
 import { createFastIlpEncoder } from './questdb/ilp-fast-encoder.js'
-import { createIlpSender, IlpGiveUpError, type IlpSender } from './questdb/ilp-sender.js'
+import { createIlpSender, type IlpSender } from './questdb/ilp-sender.js'
+import { GW_ERR_ILP_GAVE_UP } from './errors.js'
 import { openSpool, type Spool } from './spool/spool.js'
 import { prepareQuestDb, type QuestDbPreparation } from './questdb/prepare.js'
 import type { IlpEncoder, IlpProtocolVersion } from './questdb/ilp-encoder.js'
@@ -234,7 +235,7 @@ function afterTables (sender: IlpSender, questdb: QuestDbPreparation): IlpSender
   return {
     async send (chunks, stop = () => false) {
       while (!ready) {
-        if (stop()) throw new IlpGiveUpError('gave up: questdb tables not created')
+        if (stop()) throw new GW_ERR_ILP_GAVE_UP('questdb tables not created')
         await Promise.race([questdb.tablesReady, new Promise<void>(resolve => {
           // unref: waiting alone does not keep a process alive; abort() ends the wait
           const timer = setTimeout(resolve, 100).unref()

@@ -6,7 +6,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { allows, type ApiKey, type ApiKeyStore, type Role } from '../api-keys.js'
-import { ApiError } from './errors.js'
+import { API_ERR_FORBIDDEN, API_ERR_UNAUTHORIZED } from '../errors.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -48,9 +48,9 @@ export default fp<AuthOptions>(async function auth (fastify, opts) {
     const key = token ? opts.store.verify(token) : null
     if (!key) {
       void reply.header('www-authenticate', 'Bearer realm="fleetgate"')
-      throw new ApiError('API_ERR_UNAUTHORIZED', 401, token ? 'unknown API key' : 'this route needs an API key: send Authorization: Bearer <key> (make one with `fleetgate apikey --role read`)')
+      throw new API_ERR_UNAUTHORIZED(token ? 'unknown API key' : 'this route needs an API key: send Authorization: Bearer <key> (make one with `fleetgate apikey --role read`)')
     }
     request.apiKey = key
-    if (!allows(key.role, need)) throw new ApiError('API_ERR_FORBIDDEN', 403, `this route needs the ${need} role; the key has ${key.role}`)
+    if (!allows(key.role, need)) throw new API_ERR_FORBIDDEN(`this route needs the ${need} role; the key has ${key.role}`)
   })
 }, { name: 'auth', dependencies: ['errors'] })

@@ -4,7 +4,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { PositionList, PositionsQuery } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
-import { ApiError } from '../plugins/errors.js'
+import { API_ERR_BAD_BBOX } from '../errors.js'
 import { POSITIONS_IN_BOX_SQL, POSITIONS_IN_WRAPPED_BOX_SQL, rowToPosition } from '../readings-sql.js'
 import { errorResponses } from './route-schemas.js'
 
@@ -12,7 +12,7 @@ export type BBox = [number, number, number, number]
 
 export function parseBbox (text: string): BBox {
   const parts = text.split(',').map(Number)
-  const bad = (why: string): ApiError => new ApiError('API_ERR_BAD_BBOX', 400, `bbox must be minLon,minLat,maxLon,maxLat: ${why}`)
+  const bad = (why: string) => new API_ERR_BAD_BBOX(why)
   if (parts.length !== 4 || !parts.every(Number.isFinite)) throw bad('four finite numbers')
   const [minLon, minLat, maxLon, maxLat] = parts as BBox
   if ([minLon, maxLon].some(x => x < -180 || x > 180)) throw bad('longitudes in [-180, 180]')

@@ -23,7 +23,7 @@ import type { Pipeline, Outcome } from '../ingest/pipeline.js'
 import type { ToRows } from '../ingest/to-rows.js'
 import type { GatewayMetrics } from '../metrics.js'
 import { createRateLimiter } from './rate-limit.js'
-import { GatewayError } from '../errors.js'
+import { GW_ERR_SHUTTING_DOWN } from '../errors.js'
 import { createPacketGuard, type GuardLimits } from './packet-guard.js'
 
 /**
@@ -241,7 +241,7 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
         refuse('internal_publish')
         return done(new Error('internal clients do not publish'))
       }
-      if (!accepting) return done(new GatewayError('GW_ERR_SHUTTING_DOWN', 'shutting down'))
+      if (!accepting) return done(new GW_ERR_SHUTTING_DOWN())
       const t = parseVehicleTopic(packet.topic)
       const own = t !== null && t.vehicleId === client.id
       inflight++

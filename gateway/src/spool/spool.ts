@@ -20,7 +20,7 @@ import { open, rename, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import type { Logger } from 'pino'
-import { GatewayError } from '../errors.js'
+import { GW_ERR_SPOOL_CLOSED, GW_ERR_SPOOL_LOCKED } from '../errors.js'
 import type { IlpSender } from '../questdb/ilp-sender.js'
 import { turnBatch } from '../../../schemas/turn-batch.js'
 
@@ -56,7 +56,7 @@ async function fillWithZeros (path: string, bytes: number, stop: () => boolean):
   const fh = await open(path, 'w', 0o644)
   try {
     for (let off = 0; off < bytes;) {
-      if (stop()) throw new Error('spool closed')
+      if (stop()) throw new GW_ERR_SPOOL_CLOSED('while preparing a segment')
       const { bytesWritten } = await fh.write(ZEROS, 0, Math.min(ZEROS.length, bytes - off), off)
       if (bytesWritten === 0) throw new Error('no progress writing zeros')
       off += bytesWritten
@@ -187,12 +187,12 @@ function acquireLock (dir: string, log: Logger): () => void {
       let alive = false
       try { process.kill(pid, 0); alive = true } catch {}
       // our own pid: an instance of this process that did not close (a crash in a test)
-      if (alive && pid !== process.pid) throw new Error(`spool ${dir} is in use by process ${pid}`)
+      if (alive && pid !== process.pid) throw new GW_ERR_SPOOL_LOCKED(dir, `in use by process ${pid}`)
       log.warn({ pid }, 'removing stale spool lock')
       unlinkSync(file)
     }
   }
-  throw new Error(`cannot lock spool ${dir}`)
+  throw new GW_ERR_SPOOL_LOCKED(dir, 'still locked after a stale LOCK was removed')
 }
 
 export async function openSpool (opts: SpoolOptions): Promise<Spool> {
@@ -272,7 +272,7 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
   let waitHead = 0
   function whenConfirmed (lsn: number): Promise<void> {
     if (lsn <= confirmedLsn) return Promise.resolve()
-    if (closed && !draining) return Promise.reject(new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed before questdb confirmed'))
+    if (closed && !draining) return Promise.reject(new GW_ERR_SPOOL_CLOSED('before questdb confirmed'))
     return new Promise<void>((resolve, reject) => {
       const w = { lsn, resolve, reject }
       let i = waiters.length
@@ -394,7 +394,7 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
   }
 
   function append (chunk: Buffer): Promise<Receipt> {
-    if (closed) return Promise.reject(new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed'))
+    if (closed) return Promise.reject(new GW_ERR_SPOOL_CLOSED('to appends'))
     // a zero length marks the end of a segment's data
     if (chunk.length === 0) return Promise.reject(new RangeError('an empty record cannot be spooled'))
     // backpressure: past the bound the caller waits (and with it the PUBACK)
@@ -412,7 +412,7 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
   async function appendWhenRoom (chunk: Buffer): Promise<Receipt> {
     while (unconfirmed + chunk.length + HEADER > opts.maxBytes && unconfirmed > 0) {
       await new Promise<void>(resolve => spaceWaiters.push(resolve))
-      if (closed) throw new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed')
+      if (closed) throw new GW_ERR_SPOOL_CLOSED('to appends')
     }
     return await append(chunk)
   }
@@ -609,7 +609,7 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
       closeReadFd()
       const unconfirmedWaiters = waiters.splice(0).slice(waitHead)
       waitHead = 0
-      for (const w of unconfirmedWaiters) w.reject(new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed before questdb confirmed'))
+      for (const w of unconfirmedWaiters) w.reject(new GW_ERR_SPOOL_CLOSED('before questdb confirmed'))
       closeSync(writeFd)
       // an empty write segment is not kept
       const last = segments[segments.length - 1] as Segment

@@ -3,7 +3,7 @@
 // CSV bodies for bulk creation.
 import type { FastifyInstance } from 'fastify'
 import { API_ERR_BAD_REQUEST, API_ERR_FORBIDDEN } from '../errors.js'
-import { csvRows } from '../csv-rows.js'
+import { csvRows } from './csv-rows.js'
 import { ref } from '../api-schemas.js'
 
 export interface AdminOptions {

@@ -4,7 +4,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { Vehicle, VehicleList } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
 import { API_ERR_NOT_FOUND } from '../errors.js'
-import { allVehicles, oneVehicle } from '../vehicle-state.js'
+import { allVehicles, oneVehicle } from '../queries/vehicle-state.js'
 import { errorResponses, idParams } from './route-schemas.js'
 
 export interface VehiclesOptions { onlineWindowS: number }

@@ -2,8 +2,7 @@
 // escaping of symbols, strings and names is the client's, not ours.
 import { createBuffer, SenderOptions, type SenderBuffer } from '@questdb/nodejs-client'
 import type { Rows } from '../ingest/to-rows.js'
-
-const FLOAT_FIELDS = ['lat', 'lon', 'speed_kmh', 'heading_deg', 'alt_m', 'odometer_km', 'fuel_pct', 'engine_temp_c', 'battery_v'] as const
+import { FLOAT_FIELDS } from '../../../schemas/reading-fields.js'
 
 /** 1: doubles as text (any QuestDB); 2: doubles as 8 binary bytes (QuestDB 9.0 and later). */
 export type IlpProtocolVersion = 1 | 2

@@ -24,9 +24,7 @@
 import type { Rows } from '../ingest/to-rows.js'
 import type { IlpEncoder, IlpProtocolVersion } from './ilp-encoder.js'
 import { GW_ERR_ILP_ENCODE } from '../errors.js'
-
-// its own list, not the reference encoder's: the byte comparison would not see a column both left out
-const FLOAT_FIELDS = ['lat', 'lon', 'speed_kmh', 'heading_deg', 'alt_m', 'odometer_km', 'fuel_pct', 'engine_temp_c', 'battery_v'] as const
+import { FLOAT_FIELDS } from '../../../schemas/reading-fields.js'
 
 const NEEDS_NAME_ESCAPE = /[ ,=\n\r\\]/
 const NAME_ESCAPE = /[ ,=\n\r\\]/g

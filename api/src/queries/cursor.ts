@@ -2,9 +2,9 @@
 // of a page, opaque to clients. A page resumes strictly after that key, so rows
 // ingested meanwhile never shift a page and each row is returned once. The
 // tie-breaker is a vehicle id or an event type; both match VEHICLE_ID_PATTERN.
-import { VEHICLE_ID_PATTERN } from '../../schemas/topics.js'
-import { API_ERR_BAD_CURSOR } from './errors.js'
-import { microsToIso } from '../../gateway/src/ingest/timestamps.js'
+import { VEHICLE_ID_PATTERN } from '../../../schemas/topics.js'
+import { API_ERR_BAD_CURSOR } from '../errors.js'
+import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
 
 const VERSION = 1
 

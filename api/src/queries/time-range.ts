@@ -1,7 +1,7 @@
 // from/to of the history endpoints: RFC 3339 in, epoch microseconds out;
 // `from` inclusive, `to` exclusive, bounded so one request cannot scan a year.
-import { toEpochMicros } from '../../gateway/src/ingest/timestamps.js'
-import { API_ERR_BAD_RANGE, API_ERR_RANGE_TOO_LARGE } from './errors.js'
+import { toEpochMicros } from '../../../gateway/src/ingest/timestamps.js'
+import { API_ERR_BAD_RANGE, API_ERR_RANGE_TOO_LARGE } from '../errors.js'
 
 export const DAY_US = 86400e6
 

@@ -1,5 +1,6 @@
 // Configuration from environment variables, validated once against
 // config.schema.json; a bad value fails the start naming the variable.
+import createError from '@fastify/error'
 import { Ajv } from 'ajv'
 import configSchema from './config.schema.json' with { type: 'json' }
 import { hostname } from 'node:os'
@@ -8,9 +9,8 @@ import type { Config } from './types.js'
 
 export type { Config }
 
-export class ConfigError extends Error {
-  code = 'FG_ERR_CONFIG'
-}
+/** FG_ERR_CONFIG: shared by every command, so declared beside the config it checks. */
+export const ConfigError = createError<[string]>('FG_ERR_CONFIG', 'invalid configuration: %s', 500)
 
 const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true, strict: false })
 const validate = ajv.compile<Config>(configSchema)
@@ -28,18 +28,18 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
       const name = e.instancePath.replace(/^\//, '') || (e.params as { missingProperty?: string }).missingProperty || '(config)'
       return `${name} ${e.message ?? 'is invalid'}${name in raw ? ` (got ${JSON.stringify(raw[name])})` : ''}`
     })
-    throw new ConfigError(`invalid configuration: ${msgs.join('; ')}`)
+    throw new ConfigError(`${msgs.join('; ')}`)
   }
   if ((raw.QUESTDB_HTTP_URL === undefined) !== (raw.QUESTDB_PG_URL === undefined)) {
-    throw new ConfigError('invalid configuration: QUESTDB_HTTP_URL and QUESTDB_PG_URL must be set together')
+    throw new ConfigError('QUESTDB_HTTP_URL and QUESTDB_PG_URL must be set together')
   }
   if ((raw.TLS_CERT_FILE === undefined) !== (raw.TLS_KEY_FILE === undefined)) {
-    throw new ConfigError('invalid configuration: TLS_CERT_FILE and TLS_KEY_FILE must be set together')
+    throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE must be set together')
   }
   const config = raw as Config
   // node refuses a headers timeout longer than the request timeout
   if (config.HTTP_HEADERS_TIMEOUT_MS > config.HTTP_REQUEST_TIMEOUT_MS) {
-    throw new ConfigError(`invalid configuration: HTTP_HEADERS_TIMEOUT_MS (${config.HTTP_HEADERS_TIMEOUT_MS}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${config.HTTP_REQUEST_TIMEOUT_MS})`)
+    throw new ConfigError(`HTTP_HEADERS_TIMEOUT_MS (${config.HTTP_HEADERS_TIMEOUT_MS}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${config.HTTP_REQUEST_TIMEOUT_MS})`)
   }
   return config
 }

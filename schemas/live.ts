@@ -3,12 +3,14 @@
 // travels on an in-process bus (lib/live-bus.ts); between processes as MQTT
 // messages on `$fleet/live/batch` (see topics.ts), JSON arrays of LiveMessage,
 // one per event-loop turn of the gateway.
-import type { Reading, VehicleEvent } from './types.js'
+import type { LiveStatusMessage, Position, StoredEvent } from './types.js'
 
-/** A reading as the live feed and the history API present it. */
-export type Position = Omit<Reading, 'ts'> & { vehicle_id: string, ts: string }
-export type LiveEvent = Omit<VehicleEvent, 'ts'> & { vehicle_id: string, ts: string }
-export interface LiveStatus { vehicle_id: string, ts: string, online: boolean }
+/** A reading as the live feed and the history API present it (api/position.schema.json). */
+export type { Position }
+/** An event as the live feed and the history API present it (api/event.schema.json). */
+export type LiveEvent = StoredEvent
+/** A session change as the live feed presents it (api/live-status.schema.json). */
+export type LiveStatus = LiveStatusMessage['status']
 
 export type LiveMessage =
   | { kind: 'telemetry', vehicleId: string, items: Position[] }

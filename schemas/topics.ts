@@ -1,9 +1,11 @@
 // MQTT topics are built and parsed only here (STYLE.md naming table).
+import type { LiveMessage } from './live.js'
 
 export const VEHICLE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
 
 export type TopicKind = 'telemetry' | 'events' | 'status'
-const KINDS: ReadonlySet<string> = new Set<TopicKind>(['telemetry', 'events', 'status'])
+/** The kinds of a vehicle's topics, which are also the kinds of a live message. */
+export const KINDS: ReadonlySet<string> = new Set<TopicKind>(['telemetry', 'events', 'status'])
 
 export interface ParsedTopic {
   vehicleId: string
@@ -45,6 +47,14 @@ export const LIVE_TOPIC_FILTER = '$fleet/live/#'
  */
 export const LIVE_BATCH_TOPIC = '$fleet/live/batch'
 export const LIVE_BATCH_MAX = 1000
+
+/** A LIVE_BATCH_TOPIC payload (also what the Redis bus relays): the live messages in it that are well formed; anything else yields none. */
+export function parseLiveBatch (text: string): LiveMessage[] {
+  let batch: unknown
+  try { batch = JSON.parse(text) } catch { return [] }
+  if (!Array.isArray(batch)) return []
+  return (batch as Array<Partial<LiveMessage>>).filter(m => KINDS.has(m.kind as string) && isVehicleId(m.vehicleId) && Array.isArray(m.items)) as LiveMessage[]
+}
 
 /** Where the gateway parks publishes it has consumed, so the broker fans nothing out. */
 export const CONSUMED_TOPIC = '$fleet/consumed'

@@ -354,6 +354,14 @@ export interface ApiKeysQuery {
   status?: 'active' | 'revoked' | 'all'
 }
 
+/**
+ * [minLon, minLat, maxLon, maxLat], WGS84 degrees: longitudes in [-180, 180], latitudes in [-90, 90], minLat <= maxLat. minLon > maxLon is a box across the antimeridian (e.g. [170, -20, -170, 20]). The same for GET /positions (as text, comma-separated) and the live feed's subscribe.
+ *
+ * @minItems 4
+ * @maxItems 4
+ */
+export type BBox = [number, number, number, number]
+
 export interface DeviceCreate {
   vehicle_id: string
 }
@@ -571,14 +579,100 @@ export interface IngestResult {
   }[]
 }
 
-export interface PositionList {
+/**
+ * Live feed, server to client: a message the server could not use, and what to change; the connection stays open. (Why a connection is closed is in its close frame: 1001 server shutting down, 4008 client too slow.)
+ */
+export interface LiveError {
+  type: 'error'
+  detail: string
+}
+
+/**
+ * Live feed, server to client: an event of a matching vehicle (with a bbox, the event's place, or else the vehicle's last position, is inside it).
+ */
+export interface LiveEventMessage {
+  type: 'event'
+  event: StoredEvent
+}
+
+/**
+ * Live feed, server to client: the server changed how it serves this connection. conflating: a client without max_hz fell behind and now gets the latest position per vehicle, a few times a second, until it subscribes again.
+ */
+export interface LiveNotice {
+  type: 'notice'
+  code: 'conflating'
+  detail: string
+}
+
+/**
+ * Live feed, server to client: new readings that match the subscription, batched (with max_hz, one per vehicle per tick).
+ */
+export interface LivePositions {
+  type: 'positions'
+  positions: Position[]
+}
+
+/**
+ * Live feed, server to client, right after every subscribe: the latest known position of every matching vehicle.
+ */
+export interface LiveSnapshot {
+  type: 'snapshot'
+  positions: Position[]
+}
+
+/**
+ * Live feed, server to client: a matching vehicle's session started (online) or ended, as the gateway stored it.
+ */
+export interface LiveStatusMessage {
+  type: 'status'
+  status: {
+    /**
+     * Vehicle id.
+     */
+    vehicle_id: string
+    /**
+     * When the session started or ended, RFC 3339 UTC.
+     */
+    ts: string
+    online: boolean
+  }
+}
+
+/**
+ * Live feed, client to server: replaces the connection's subscription. The feed answers with a snapshot, or with an error message saying what to change.
+ */
+export interface LiveSubscribe {
+  type?: 'subscribe'
   /**
-   * [minLon, minLat, maxLon, maxLat] as asked.
-   *
-   * @minItems 4
-   * @maxItems 4
+   * "*" (every vehicle, the default) or the vehicle ids to follow.
    */
-  bbox: [number, number, number, number]
+  vehicles?: '*' | string[]
+  /**
+   * Only positions inside this box (and events placed in it); null or absent: anywhere.
+   */
+  bbox?: BBox | null
+  /**
+   * At most this many positions messages a second, one position per vehicle each (latest wins); 0 or absent: every reading as it arrives.
+   */
+  max_hz?: number
+}
+
+/**
+ * Live feed, client to server: stops the feed; answered with an unsubscribed message.
+ */
+export interface LiveUnsubscribe {
+  type: 'unsubscribe'
+}
+
+/**
+ * Live feed, server to client: the answer to unsubscribe.
+ */
+export interface LiveUnsubscribed {
+  type: 'unsubscribed'
+}
+
+export interface PositionList {
+  bbox: BBox
   positions: Position[]
 }
 

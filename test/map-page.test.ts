@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
 import { startQuestDbForTest, startStack, issueTokens, pollUntil } from './helper.js'
 import { vehicleTopic } from '../schemas/topics.js'
+import type { BBox } from '../schemas/types.js'
 import { chromiumAvailable, launchChromium, recordConsole, hook, waitFor, waitForExpression, type ConsoleLog } from '../benchmarks/harness/chromium.js'
 import { simulate, vehicleIds } from '../simulator/src/simulate.js'
 import { createApiKey } from '../api/src/api-keys.js'
@@ -20,7 +21,6 @@ const ARTIFACTS = fileURLToPath(new URL('../web/test/artifacts/', import.meta.ur
 const VEHICLES = 20
 const PREFIX = 'map-'
 
-type BBox = [number, number, number, number]
 interface Pos { vehicle_id: string, ts: string, lat: number, lon: number }
 
 /** A tile server on loopback that either serves a plain tile or fails every request. */

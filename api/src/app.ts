@@ -9,7 +9,8 @@ import type { Pipeline } from '../../gateway/src/index.js'
 import { allows, type ApiKeyStore } from './api-keys.js'
 import { ref } from './api-schemas.js'
 import questdb from './plugins/questdb.js'
-import errors, { ApiError } from './plugins/errors.js'
+import errors from './plugins/errors.js'
+import { API_ERR_RATE_LIMITED } from './errors.js'
 import openapi from './plugins/openapi.js'
 import auth from './plugins/auth.js'
 import finiteQuery from './plugins/finite-query.js'
@@ -161,7 +162,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
         // after auth (onRequest), so that the budget is the key's, not the address's
         hook: 'preHandler',
         keyGenerator: request => request.apiKey ? `key:${request.apiKey.id}` : `ip:${request.ip}`,
-        errorResponseBuilder: (_request, ctx) => new ApiError('API_ERR_RATE_LIMITED', 429, `rate limit of ${ctx.max} requests per minute reached; retry in ${ctx.after}`)
+        errorResponseBuilder: (_request, ctx) => new API_ERR_RATE_LIMITED(ctx.max, ctx.after)
       })
     }
     const onlineWindowS = opts.onlineWindowS ?? 300

@@ -10,7 +10,7 @@ import { Registry } from 'prom-client'
 import { nodeId, type Config } from '../../schemas/config.js'
 import type { LiveSource } from '../../lib/live-bus.js'
 import app, { type AppOptions } from './app.js'
-import { createMqttLiveSource } from './live-source.js'
+import { createMqttLiveSource } from './live/live-source.js'
 import { openApiKeyStore } from './api-keys.js'
 import { createApiMetrics } from './plugins/metrics.js'
 import {

@@ -5,8 +5,7 @@
 // (`npm run bench -- encoder`). Not product code: the client is a dev dependency.
 import { createBuffer, SenderOptions, type SenderBuffer } from '@questdb/nodejs-client'
 import type { IlpEncoder, IlpProtocolVersion, Rows } from '../../gateway/src/index.js'
-
-const FLOAT_FIELDS = ['lat', 'lon', 'speed_kmh', 'heading_deg', 'alt_m', 'odometer_km', 'fuel_pct', 'engine_temp_c', 'battery_v'] as const
+import { FLOAT_FIELDS } from '../../schemas/reading-fields.js'
 
 export function createIlpEncoder (opts: { protocolVersion?: IlpProtocolVersion } = {}): IlpEncoder {
   // protocol_version is fixed so nothing asks a server for it

@@ -12,7 +12,8 @@ import { createFleetBroker, type Addresses, type BrokerOptions, type FleetBroker
 import { openDeviceRegistry, type DeviceRegistry } from './broker/device-registry.js'
 import type { Pipeline, DurableSink } from './ingest/pipeline.js'
 import { countIlpFlush, createIngest, type Ingest } from './ingest.js'
-import { createIlpSender, IlpGiveUpError, type IlpSender } from './questdb/ilp-sender.js'
+import { createIlpSender, type IlpSender } from './questdb/ilp-sender.js'
+import { GW_ERR_ILP_GAVE_UP } from './errors.js'
 import { openSpool, type Spool } from './spool/spool.js'
 import { prepareQuestDb, type QuestDbPreparation } from './questdb/prepare.js'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
@@ -213,7 +214,7 @@ function afterTables (sender: IlpSender, questdb: QuestDbPreparation): IlpSender
   return {
     async send (chunks, stop = () => false) {
       while (!ready) {
-        if (stop()) throw new IlpGiveUpError('gave up: questdb tables not created')
+        if (stop()) throw new GW_ERR_ILP_GAVE_UP('questdb tables not created')
         await Promise.race([questdb.tablesReady, new Promise<void>(resolve => {
           // unref: waiting alone does not keep a process alive; abort() ends the wait
           const timer = setTimeout(resolve, 100).unref()

@@ -5,6 +5,7 @@
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import type { LiveEvent, LiveStatus, Position } from '../../../schemas/live.js'
+import type { LiveError, LiveNotice, LiveUnsubscribed } from '../../../schemas/types.js'
 import type { Subscription } from './subscription.js'
 import type { LiveMetrics } from './live-metrics.js'
 
@@ -136,7 +137,8 @@ export class LiveClient {
     this.conflating = true
     for (const p of this.queue) this.offer(p)
     this.queue = []
-    this.sendRaw('notice', JSON.stringify({ type: 'notice', code: 'conflating', detail: `client fell behind (${why}): from now on the latest position per vehicle, ${this.ctx.limits.fallbackHz} times a second` }))
+    const notice: LiveNotice = { type: 'notice', code: 'conflating', detail: `client fell behind (${why}): from now on the latest position per vehicle, ${this.ctx.limits.fallbackHz} times a second` }
+    this.sendRaw('notice', JSON.stringify(notice))
   }
 
   /**
@@ -196,8 +198,8 @@ export class LiveClient {
   }
 
   /** An error or acknowledgement sent straight away. */
-  reply (type: string, obj: Record<string, unknown>): void {
-    this.sendRaw(type, JSON.stringify({ type, ...obj }))
+  reply (msg: LiveError | LiveUnsubscribed): void {
+    this.sendRaw(msg.type, JSON.stringify(msg))
   }
 
   close (code: number, reason: string, metricReason: string): void {

@@ -2,7 +2,8 @@
 // subscription: id lists by vehicle, "*" without a box in one set, and "*"
 // with a box in a coarse grid of 5-degree cells (a box is entered in every
 // cell it overlaps; a position looks at its one cell and tests those boxes).
-import { inBox, type Subscription } from './subscription.js'
+import { inBox } from '../bbox.js'
+import type { Subscription } from './subscription.js'
 
 const CELL_DEG = 5
 const COLS = 360 / CELL_DEG

@@ -1,9 +1,10 @@
 // A live-feed subscription: what a map asked for, parsed and checked once, and
 // the predicates that decide whether a position or an event goes to it.
-import { isVehicleId } from '../../../schemas/topics.js'
-
-/** [minLon, minLat, maxLon, maxLat]; minLon > maxLon means the box crosses the antimeridian. */
-export type BBox = [number, number, number, number]
+import { Ajv, type ErrorObject } from 'ajv'
+import type { LiveSubscribe } from '../../../schemas/types.js'
+import subscribeSchema from '../../../schemas/api/live-subscribe.schema.json' with { type: 'json' }
+import bboxSchema from '../../../schemas/api/bbox.schema.json' with { type: 'json' }
+import { bboxProblem, inBox, type BBox } from '../bbox.js'
 
 export interface Subscription {
   /** `"*"`: every vehicle (still narrowed by bbox). */
@@ -14,15 +15,8 @@ export interface Subscription {
   maxHz: number
 }
 
-export const MAX_VEHICLES_PER_SUBSCRIPTION = 100000
-export const MAX_HZ = 50
-
-export function inBox (lat: number, lon: number, b: BBox): boolean {
-  const [minLon, minLat, maxLon, maxLat] = b
-  if (!(lat >= minLat && lat <= maxLat)) return false
-  // a box whose west edge is east of its east edge crosses the antimeridian
-  return minLon <= maxLon ? lon >= minLon && lon <= maxLon : lon >= minLon || lon <= maxLon
-}
+export const MAX_VEHICLES_PER_SUBSCRIPTION = (subscribeSchema.properties.vehicles.oneOf[1] as { maxItems: number }).maxItems
+export const MAX_HZ = subscribeSchema.properties.max_hz.maximum
 
 export function matchesVehicle (sub: Subscription, vehicleId: string): boolean {
   return sub.all || sub.ids.has(vehicleId)
@@ -35,25 +29,37 @@ export function matches (sub: Subscription, vehicleId: string, lat: number | und
   return true
 }
 
-/** The subscription, or the reason it is refused (sent back as an error message). */
-export function parseSubscribe (msg: Record<string, unknown>): Subscription | string {
-  const v = msg.vehicles ?? '*'
-  let all = false
-  const ids = new Set<string>()
-  if (v === '*') all = true
-  else if (Array.isArray(v) && v.length <= MAX_VEHICLES_PER_SUBSCRIPTION && v.every(isVehicleId)) for (const id of v) ids.add(id)
-  else return `vehicles must be "*" or an array of at most ${MAX_VEHICLES_PER_SUBSCRIPTION} vehicle ids`
-  let bbox: BBox | null = null
-  if (msg.bbox !== undefined && msg.bbox !== null) {
-    const b = msg.bbox
-    if (!Array.isArray(b) || b.length !== 4 || !b.every(n => typeof n === 'number' && Number.isFinite(n))) return 'bbox must be [minLon,minLat,maxLon,maxLat]'
-    const [minLon, minLat, maxLon, maxLat] = b as BBox
-    if (minLat > maxLat || minLat < -90 || maxLat > 90 || minLon < -180 || minLon > 180 || maxLon < -180 || maxLon > 180) {
-      return 'bbox out of range: lon in [-180,180], lat in [-90,90], minLat <= maxLat (minLon > maxLon crosses the antimeridian)'
-    }
-    bbox = [minLon, minLat, maxLon, maxLat]
+// The message is checked against schemas/api/live-subscribe.schema.json; what
+// the schema cannot say (minLat <= maxLat) by bboxProblem, as for GET /positions.
+const ajv = new Ajv({ strict: true })
+ajv.addSchema(bboxSchema)
+const validate = ajv.compile<LiveSubscribe>(subscribeSchema)
+
+const VEHICLES_REFUSED = `vehicles must be "*" or an array of at most ${MAX_VEHICLES_PER_SUBSCRIPTION} vehicle ids`
+const BBOX_SHAPE_REFUSED = 'bbox must be [minLon,minLat,maxLon,maxLat]'
+const BBOX_RANGE_REFUSED = 'bbox out of range: lon in [-180,180], lat in [-90,90], minLat <= maxLat (minLon > maxLon crosses the antimeridian)'
+const MAX_HZ_REFUSED = `max_hz must be a number in [0, ${MAX_HZ}] (0 or absent: every reading)`
+
+/** The refusal a client reads: one sentence per property, whatever the validator's own words. */
+function refusal (errors: ErrorObject[]): string {
+  const first = errors[0] as ErrorObject
+  const property = first.instancePath.split('/')[1]
+  if (property === 'vehicles') return VEHICLES_REFUSED
+  if (property === 'max_hz') return MAX_HZ_REFUSED
+  if (property === 'bbox') {
+    // a list of four numbers with one beyond ±180 is a box out of range, anything else is no box
+    const outOfRange = errors.some(e => e.instancePath.split('/').length === 3 && (e.keyword === 'minimum' || e.keyword === 'maximum'))
+    return outOfRange ? BBOX_RANGE_REFUSED : BBOX_SHAPE_REFUSED
   }
-  const hz = msg.max_hz ?? 0
-  if (typeof hz !== 'number' || !(hz >= 0 && hz <= MAX_HZ)) return `max_hz must be a number in [0, ${MAX_HZ}] (0 or absent: every reading)`
-  return { all, ids, bbox, maxHz: hz }
+  return 'type must be subscribe'
+}
+
+/** The subscription, or the reason it is refused (sent back as an error message). */
+export function parseSubscribe (message: Record<string, unknown>): Subscription | string {
+  const msg: unknown = message
+  if (!validate(msg)) return refusal(validate.errors ?? [])
+  const bbox = msg.bbox ?? null
+  if (bbox !== null && bboxProblem(bbox) !== null) return BBOX_RANGE_REFUSED
+  const v = msg.vehicles ?? '*'
+  return { all: v === '*', ids: new Set(v === '*' ? [] : v), bbox: bbox === null ? null : [bbox[0], bbox[1], bbox[2], bbox[3]], maxHz: msg.max_hz ?? 0 }
 }

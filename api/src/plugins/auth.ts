@@ -6,7 +6,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { allows, type ApiKey, type ApiKeyStore, type Role } from '../api-keys.js'
-import { ApiError } from './errors.js'
+import { API_ERR_FORBIDDEN, API_ERR_UNAUTHORIZED } from '../errors.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,11 +27,28 @@ export interface AuthOptions {
   store: ApiKeyStore
 }
 
-export function bearer (request: FastifyRequest): string | null {
+/** The subprotocol prefix of a key offered by a browser, which cannot set headers on a WebSocket. */
+export const BEARER_PROTOCOL_PREFIX = 'bearer.'
+
+/**
+ * The API key a request carries: `Authorization: Bearer <key>`; on a WebSocket
+ * upgrade (`upgrade: true`) also a `bearer.<key>` subprotocol or `?token=<key>`,
+ * for browsers. The one parser of keys for HTTP routes and the live feed.
+ */
+export function bearerToken (request: FastifyRequest, opts: { upgrade?: boolean } = {}): string | null {
   const h = request.headers.authorization
-  if (typeof h !== 'string') return null
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(h)
-  return m ? m[1] as string : null
+  const m = typeof h === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(h) : null
+  if (m) return m[1] as string
+  if (opts.upgrade !== true) return null
+  const protocols = request.headers['sec-websocket-protocol']
+  if (typeof protocols === 'string') {
+    for (const p of protocols.split(',')) {
+      const s = p.trim()
+      if (s.startsWith(BEARER_PROTOCOL_PREFIX) && s.length > BEARER_PROTOCOL_PREFIX.length) return s.slice(BEARER_PROTOCOL_PREFIX.length)
+    }
+  }
+  const q = (request.query as Record<string, unknown> | undefined)?.token
+  return typeof q === 'string' && q.length > 0 ? q : null
 }
 
 export default fp<AuthOptions>(async function auth (fastify, opts) {
@@ -44,13 +61,13 @@ export default fp<AuthOptions>(async function auth (fastify, opts) {
   fastify.addHook('onRequest', async (request, reply) => {
     const need = request.routeOptions.config.role
     if (!need) return
-    const token = bearer(request)
+    const token = bearerToken(request)
     const key = token ? opts.store.verify(token) : null
     if (!key) {
       void reply.header('www-authenticate', 'Bearer realm="fleetgate"')
-      throw new ApiError('API_ERR_UNAUTHORIZED', 401, token ? 'unknown API key' : 'this route needs an API key: send Authorization: Bearer <key> (make one with `fleetgate apikey --role read`)')
+      throw new API_ERR_UNAUTHORIZED(token ? 'unknown API key' : 'this route needs an API key: send Authorization: Bearer <key> (make one with `fleetgate apikey --role read`)')
     }
     request.apiKey = key
-    if (!allows(key.role, need)) throw new ApiError('API_ERR_FORBIDDEN', 403, `this route needs the ${need} role; the key has ${key.role}`)
+    if (!allows(key.role, need)) throw new API_ERR_FORBIDDEN(`this route needs the ${need} role; the key has ${key.role}`)
   })
 }, { name: 'auth', dependencies: ['errors'] })

@@ -3,7 +3,7 @@
 // numbers, so `limit=1e309` would pass the schema (and fail in QuestDB as a
 // 500); every numeric parameter, present and future, is checked here instead.
 import fp from 'fastify-plugin'
-import { ApiError } from './errors.js'
+import { API_ERR_VALIDATION } from '../errors.js'
 
 export default fp(async function finiteQuery (fastify) {
   fastify.addHook('preHandler', async (request) => {
@@ -11,7 +11,7 @@ export default fp(async function finiteQuery (fastify) {
     if (typeof q !== 'object' || q === null) return
     for (const [name, value] of Object.entries(q as Record<string, unknown>)) {
       if (typeof value === 'number' && !Number.isFinite(value)) {
-        throw new ApiError('API_ERR_VALIDATION', 400, `querystring/${name} must be a finite number`)
+        throw new API_ERR_VALIDATION(`querystring/${name} must be a finite number`)
       }
     }
   })

@@ -8,23 +8,23 @@
 // once for all clients.
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
-import type { FastifyRequest } from 'fastify'
-import type { LiveEvent, LiveMessage, Position } from '../../../schemas/live.js'
+import type { LiveMessage, Position } from '../../../schemas/live.js'
 import type { LiveSource } from '../../../lib/live-bus.js'
-import { LATEST_SQL, rowToPosition } from '../readings-sql.js'
-import { parseSubscribe, matches, type Subscription } from '../live/subscription.js'
+import { parseSubscribe } from '../live/subscription.js'
 import { SubscriptionIndex } from '../live/subscription-index.js'
 import { LiveClient, DEFAULT_LIMITS, CLOSE_GOING_AWAY, type LiveLimits, type FeedContext } from '../live/live-client.js'
 import { createLiveMetrics, type LiveMetrics } from '../live/live-metrics.js'
+import { LatestPositions } from '../live/latest-positions.js'
+import { startTicker } from '../live/ticker.js'
+import { startHeartbeat } from '../live/heartbeat.js'
+import { createUpgradeAuth, type TokenCheck } from '../live/upgrade-auth.js'
 import { turnBatch } from '../../../lib/turn-batch.js'
 
-export { inBox, type BBox } from '../live/subscription.js'
 export { CLOSE_TOO_SLOW, CLOSE_GOING_AWAY, type LiveLimits } from '../live/live-client.js'
+export type { TokenCheck } from '../live/upgrade-auth.js'
 
 /** The subprotocol a browser offers beside `bearer.<key>`; the server selects it, never the key. */
 export const LIVE_SUBPROTOCOL = 'fleetgate.v1'
-const BEARER_PROTOCOL_PREFIX = 'bearer.'
-const TICK_MS = 20
 
 export interface LiveFeedOptions {
   source: LiveSource
@@ -41,37 +41,18 @@ export interface LiveFeedOptions {
   path?: string
 }
 
-export type TokenCheck = boolean | 'forbidden'
-
 declare module 'fastify' {
   interface FastifyInstance {
-    latestPositions: ReadonlyMap<string, Position>
     liveMetrics: LiveMetrics
   }
 }
 
-/** The API key of an upgrade request: Authorization header, `bearer.<key>` subprotocol, or `?token=`. */
-export function tokenOf (req: FastifyRequest): string | undefined {
-  const auth = req.headers.authorization
-  if (auth !== undefined && /^bearer /i.test(auth)) return auth.slice(7).trim()
-  const protocols = req.headers['sec-websocket-protocol']
-  if (typeof protocols === 'string') {
-    for (const p of protocols.split(',')) {
-      const s = p.trim()
-      if (s.startsWith(BEARER_PROTOCOL_PREFIX)) return s.slice(BEARER_PROTOCOL_PREFIX.length)
-    }
-  }
-  const q = (req.query as Record<string, unknown> | undefined)?.token
-  return typeof q === 'string' && q.length > 0 ? q : undefined
-}
-
 export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
   const limits: LiveLimits = { ...DEFAULT_LIMITS, ...opts.limits }
-  const latest = new Map<string, Position>()
+  const latest = new LatestPositions()
   const clients = new Set<LiveClient>()
   const index = new SubscriptionIndex<LiveClient>()
   const metrics = opts.metrics ?? createLiveMetrics()
-  fastify.decorate('latestPositions', latest)
   fastify.decorate('liveMetrics', metrics)
 
   const jsonCache = new WeakMap<Position, string>()
@@ -79,19 +60,6 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
     let s = jsonCache.get(p)
     if (s === undefined) jsonCache.set(p, (s = JSON.stringify(p)))
     return s
-  }
-
-  function snapshot (sub: Subscription): Position[] {
-    const out: Position[] = []
-    if (sub.all) {
-      for (const p of latest.values()) if (matches(sub, p.vehicle_id, p.lat, p.lon)) out.push(p)
-    } else {
-      for (const id of sub.ids) {
-        const p = latest.get(id)
-        if (p && matches(sub, id, p.lat, p.lon)) out.push(p)
-      }
-    }
-    return out
   }
 
   const awake = new Set<LiveClient>()
@@ -105,16 +73,11 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
     limits,
     metrics,
     json,
-    snapshot,
+    snapshot: sub => latest.snapshot(sub),
     wake (c) {
       if (awake.size === 0) awakeBatch.opened()
       awake.add(c)
     }
-  }
-
-  function keepLatest (p: Position): void {
-    const prev = latest.get(p.vehicle_id)
-    if (!prev || p.ts >= prev.ts) latest.set(p.vehicle_id, p)
   }
 
   function onLive (msg: LiveMessage): void {
@@ -126,14 +89,14 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
   function route (msg: LiveMessage): void {
     if (msg.kind === 'telemetry') {
       for (const p of msg.items) {
-        keepLatest(p)
+        latest.keep(p)
         if (index.size > 0) index.forEachMatch(p.vehicle_id, p.lat, p.lon, c => c.offer(p))
       }
     } else if (msg.kind === 'events') {
       for (const e of msg.items) {
         // an event without a place is where its vehicle was last seen
         const at = e.lat !== undefined && e.lon !== undefined ? e : latest.get(e.vehicle_id)
-        index.forEachMatch(e.vehicle_id, at?.lat, at?.lon, c => c.offerEvent(e as LiveEvent))
+        index.forEachMatch(e.vehicle_id, at?.lat, at?.lon, c => c.offerEvent(e))
       }
     } else {
       for (const s of msg.items) {
@@ -148,37 +111,13 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
   // the seed only fills in vehicles the stream has not shown newer data for.
   const unsubscribe = opts.source.subscribe(onLive)
   try {
-    const { rows } = await fastify.questdb.query(LATEST_SQL)
-    for (const r of rows) {
-      const { received_at: _received, ...p } = rowToPosition(r)
-      keepLatest(p)
-    }
+    await latest.seed(fastify.questdb)
   } catch (err) {
     fastify.log.warn({ err }, 'latest positions not seeded')
   }
 
-  const ticker = setInterval(() => {
-    const now = Date.now()
-    let maxBuffered = 0
-    let queued = 0
-    for (const c of clients) {
-      c.flush(now)
-      const q = c.queued()
-      if (q.bufferedAmount > maxBuffered) maxBuffered = q.bufferedAmount
-      queued += q.queue + q.pending
-    }
-    metrics.maxBufferedBytes.set(maxBuffered)
-    metrics.queuedPositions.set(queued)
-  }, TICK_MS)
-  const heartbeat = setInterval(() => {
-    for (const c of clients) {
-      if (c.closed || c.ws.readyState !== c.ws.OPEN) continue
-      // behind: the ping waits behind unread data, and the stall rule decides
-      if (!c.alive) { if (!c.behind) c.unresponsive(); continue }
-      c.alive = false
-      c.ws.ping()
-    }
-  }, limits.heartbeatMs)
+  const stopTicker = startTicker(clients, metrics)
+  const stopHeartbeat = startHeartbeat(clients, limits.heartbeatMs)
 
   let shuttingDown = false
   // Added before @fastify/websocket registers its own preClose (which closes
@@ -186,8 +125,8 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
   fastify.addHook('preClose', async () => {
     shuttingDown = true
     unsubscribe()
-    clearInterval(ticker)
-    clearInterval(heartbeat)
+    stopTicker()
+    stopHeartbeat()
     for (const c of clients) c.close(CLOSE_GOING_AWAY, 'server shutting down', 'shutdown')
     const deadline = Date.now() + Math.min(limits.closeGraceMs, 2000)
     while (clients.size > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
@@ -202,32 +141,7 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
     }
   })
 
-  const verify = opts.verifyToken
-  const authHook = verify === undefined
-    ? undefined
-    : async (req: FastifyRequest, reply: import('fastify').FastifyReply) => {
-      const token = tokenOf(req)
-      const check = token === undefined ? false : await verify(token)
-      if (check === true) return
-      metrics.authFailures.inc()
-      if (check === 'forbidden') {
-        await reply.code(403).type('application/problem+json').send({
-          type: 'about:blank',
-          title: 'Forbidden',
-          status: 403,
-          code: 'API_ERR_FORBIDDEN',
-          detail: 'the live feed needs the read role; this key does not have it'
-        })
-        return
-      }
-      await reply.code(401).header('www-authenticate', 'Bearer').type('application/problem+json').send({
-        type: 'about:blank',
-        title: 'Unauthorized',
-        status: 401,
-        code: 'API_ERR_UNAUTHORIZED',
-        detail: token === undefined ? 'an API key is required: Authorization: Bearer <key>, subprotocol list fleetgate.v1, bearer.<key>, or ?token=<key>' : 'API key not accepted'
-      })
-    }
+  const authHook = opts.verifyToken === undefined ? undefined : createUpgradeAuth(opts.verifyToken, metrics)
 
   fastify.get(opts.path ?? '/api/v1/live', { websocket: true, ...(authHook ? { preValidation: authHook } : {}) }, (socket, req) => {
     if (shuttingDown) { socket.close(CLOSE_GOING_AWAY, 'server shutting down'); return }
@@ -248,13 +162,13 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
       let msg: unknown
       try { msg = JSON.parse(isBinary ? '' : data.toString()) } catch { msg = undefined }
       if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
-        client.reply('error', { detail: 'messages must be JSON objects (text frames)' })
+        client.reply({ type: 'error', detail: 'messages must be JSON objects (text frames)' })
         return
       }
       const m = msg as Record<string, unknown>
       if (m.type === 'subscribe') {
         const sub = parseSubscribe(m)
-        if (typeof sub === 'string') { client.reply('error', { detail: sub }); return }
+        if (typeof sub === 'string') { client.reply({ type: 'error', detail: sub }); return }
         index.set(client, sub)
         metrics.subscriptions.set(index.size)
         client.subscribe(sub)
@@ -262,9 +176,9 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
         index.delete(client)
         metrics.subscriptions.set(index.size)
         client.unsubscribe()
-        client.reply('unsubscribed', {})
+        client.reply({ type: 'unsubscribed' })
       } else {
-        client.reply('error', { detail: 'type must be subscribe or unsubscribe' })
+        client.reply({ type: 'error', detail: 'type must be subscribe or unsubscribe' })
       }
     })
   })

@@ -5,7 +5,7 @@
 import fp from 'fastify-plugin'
 import pg from 'pg'
 import { isUnreachable } from '../../../lib/questdb/sql.js'
-import { ApiError } from './errors.js'
+import { API_ERR_UNAVAILABLE } from '../errors.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,7 +27,7 @@ export default fp<QuestDbPluginOptions>(async function questdb (fastify, opts) {
       return await query(...args)
     } catch (err) {
       if (!isUnreachable(err)) throw err
-      throw Object.assign(new ApiError('API_ERR_UNAVAILABLE', 503, 'QuestDB is unreachable; retry later'), { cause: err })
+      throw new API_ERR_UNAVAILABLE('QuestDB is unreachable; retry later', { cause: err })
     }
   }) as typeof pool.query
   fastify.decorate('questdb', pool)

@@ -2,8 +2,8 @@
 // (they hand out credentials), token-bearing answers kept out of caches, and
 // CSV bodies for bulk creation.
 import type { FastifyInstance } from 'fastify'
-import { ApiError } from '../plugins/errors.js'
-import { csvRows } from '../csv-rows.js'
+import { API_ERR_BAD_REQUEST, API_ERR_FORBIDDEN } from '../errors.js'
+import { csvRows } from './csv-rows.js'
 import { ref } from '../api-schemas.js'
 
 export interface AdminOptions {
@@ -21,7 +21,7 @@ export const adminErrors = { 400: problem, 401: problem, 403: problem, 404: prob
 /** @param fromCsv turns the rows of a text/csv body into the route's JSON body */
 export function guardAdmin (fastify: FastifyInstance, opts: AdminOptions, fromCsv: (rows: string[][]) => unknown): void {
   fastify.addHook('onRequest', async () => {
-    if (opts.authMode === 'off') throw new ApiError('API_ERR_FORBIDDEN', 403, 'the admin routes issue credentials and are refused while API_AUTH=off; turn API keys on and use an admin key')
+    if (opts.authMode === 'off') throw new API_ERR_FORBIDDEN('the admin routes issue credentials and are refused while API_AUTH=off; turn API keys on and use an admin key')
   })
   // a token or key is in the body: no cache on the way may keep it
   fastify.addHook('onSend', async (_request, reply) => { void reply.header('cache-control', 'no-store') })
@@ -29,7 +29,7 @@ export function guardAdmin (fastify: FastifyInstance, opts: AdminOptions, fromCs
     try {
       done(null, fromCsv(csvRows(body as string)))
     } catch (err) {
-      done(new ApiError('API_ERR_BAD_REQUEST', 400, (err as Error).message), undefined)
+      done(new API_ERR_BAD_REQUEST((err as Error).message), undefined)
     }
   })
 }

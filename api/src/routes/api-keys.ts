@@ -6,7 +6,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { ApiKeyCreate, ApiKeyList, ApiKeySecret, ApiKeysBulkRequest, ApiKeysBulkResult, ApiKeysQuery } from '../../../schemas/types.js'
 import { createApiKey, createApiKeys, listApiKeys, revokeApiKey, rotateApiKey, type Role } from '../api-keys.js'
 import { ref } from '../api-schemas.js'
-import { ApiError } from '../plugins/errors.js'
+import { API_ERR_NOT_FOUND } from '../errors.js'
 import { adminErrors, BULK_BODY_LIMIT, guardAdmin, withoutHeader, type AdminOptions } from './admin-access.js'
 
 export interface ApiKeysOptions extends AdminOptions {
@@ -17,8 +17,8 @@ export interface ApiKeysOptions extends AdminOptions {
 const base = { config: { role: 'admin' as const }, tags: ['api-keys'], security: [{ apiKey: [] }] }
 const keyParams = { type: 'object', required: ['keyId'], properties: { keyId: { type: 'string', pattern: '^[0-9a-f]{12}$', description: 'The key\'s id (as listed).' } } } as const
 
-function notFound (id: string): ApiError {
-  return new ApiError('API_ERR_NOT_FOUND', 404, `no active API key ${id}`)
+function notFound (id: string): InstanceType<typeof API_ERR_NOT_FOUND> {
+  return new API_ERR_NOT_FOUND(`no active API key ${id}`)
 }
 
 const apiKeys: FastifyPluginAsync<ApiKeysOptions> = async (fastify, opts) => {

@@ -8,14 +8,14 @@ import { hasActiveToken, issueToken, issueTokenBatch, listDevices, revokeToken, 
 import { isVehicleId } from '../../../schemas/topics.js'
 import type { Device, DeviceCreate, DeviceList, DevicesBulkQuery, DevicesBulkRequest, DevicesBulkResult, DevicesQuery, DeviceToken } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
-import { ApiError } from '../plugins/errors.js'
+import { API_ERR_CONFLICT, API_ERR_NOT_FOUND, API_ERR_VALIDATION } from '../errors.js'
 import { idParams } from './route-schemas.js'
 import { adminErrors, BULK_BODY_LIMIT, guardAdmin, withoutHeader, type AdminOptions } from './admin-access.js'
 
 const base = { config: { role: 'admin' as const }, tags: ['devices'], security: [{ apiKey: [] }] }
 
-function notFound (id: string): ApiError {
-  return new ApiError('API_ERR_NOT_FOUND', 404, `vehicle ${id} holds no token (never issued, or revoked)`)
+function notFound (id: string): InstanceType<typeof API_ERR_NOT_FOUND> {
+  return new API_ERR_NOT_FOUND(`vehicle ${id} holds no token (never issued, or revoked)`)
 }
 
 /** The ids of a bulk request, checked: every problem at once, by position. */
@@ -28,7 +28,7 @@ function bulkIds (body: DevicesBulkRequest): string[] {
     else if (seen.has(id)) problems.push(`[${i}] ${id} appears twice`)
     seen.add(id)
   })
-  if (problems.length) throw new ApiError('API_ERR_VALIDATION', 400, `nothing was issued; ${problems.length} problem(s): ${problems.slice(0, 20).join('; ')}${problems.length > 20 ? '; ...' : ''}`)
+  if (problems.length) throw new API_ERR_VALIDATION(`nothing was issued; ${problems.length} problem(s): ${problems.slice(0, 20).join('; ')}${problems.length > 20 ? '; ...' : ''}`)
   return ids
 }
 
@@ -54,7 +54,7 @@ const devices: FastifyPluginAsync<AdminOptions> = async (fastify, opts) => {
     schema: { ...base, summary: 'One vehicle of the device registry', params: idParams, response: { 200: ref('device'), ...adminErrors } }
   }, async (request): Promise<Device> => {
     const d = listDevices(dir).get(request.params.id)
-    if (!d) throw new ApiError('API_ERR_NOT_FOUND', 404, `vehicle ${request.params.id} is not in the device registry`)
+    if (!d) throw new API_ERR_NOT_FOUND(`vehicle ${request.params.id} is not in the device registry`)
     return d
   })
 
@@ -63,7 +63,7 @@ const devices: FastifyPluginAsync<AdminOptions> = async (fastify, opts) => {
     schema: { ...base, summary: 'Issue a token to a vehicle without one; the token is shown once', body: ref('device-create'), response: { 201: ref('device-token'), ...adminErrors } }
   }, async (request, reply): Promise<DeviceToken> => {
     const id = request.body.vehicle_id
-    if (hasActiveToken(dir, id)) throw new ApiError('API_ERR_CONFLICT', 409, `vehicle ${id} already holds a token; POST /api/v1/devices/${id}/rotate replaces it`)
+    if (hasActiveToken(dir, id)) throw new API_ERR_CONFLICT(`vehicle ${id} already holds a token; POST /api/v1/devices/${id}/rotate replaces it`)
     const token = issueToken(dir, id)
     request.log.info({ vehicleId: id, key: request.apiKey?.id }, 'device token issued')
     void reply.code(201)

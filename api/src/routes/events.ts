@@ -5,8 +5,8 @@ import type { FastifyPluginAsync } from 'fastify'
 import { microsToIso } from '../../../schemas/timestamps.js'
 import type { EventList, EventsQuery, StoredEvent } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
-import { afterCursor, encodeCursor, orderBy } from '../cursor.js'
-import { parseRange } from '../time-range.js'
+import { afterCursor, encodeCursor, orderBy } from '../queries/cursor.js'
+import { parseRange } from '../queries/time-range.js'
 import { errorResponses, idParams } from './route-schemas.js'
 
 export const MAX_EVENT_RANGE_DAYS = 31

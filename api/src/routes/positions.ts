@@ -4,21 +4,17 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { PositionList, PositionsQuery } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
-import { ApiError } from '../plugins/errors.js'
-import { POSITIONS_IN_BOX_SQL, POSITIONS_IN_WRAPPED_BOX_SQL, rowToPosition } from '../readings-sql.js'
+import { API_ERR_BAD_BBOX } from '../errors.js'
+import { POSITIONS_IN_BOX_SQL, POSITIONS_IN_WRAPPED_BOX_SQL, rowToPosition } from '../queries/readings-sql.js'
 import { errorResponses } from './route-schemas.js'
+import { bboxProblem, type BBox } from '../bbox.js'
 
-export type BBox = [number, number, number, number]
-
+/** `minLon,minLat,maxLon,maxLat` as text, checked as a live subscription's bbox is. */
 export function parseBbox (text: string): BBox {
   const parts = text.split(',').map(Number)
-  const bad = (why: string): ApiError => new ApiError('API_ERR_BAD_BBOX', 400, `bbox must be minLon,minLat,maxLon,maxLat: ${why}`)
-  if (parts.length !== 4 || !parts.every(Number.isFinite)) throw bad('four finite numbers')
-  const [minLon, minLat, maxLon, maxLat] = parts as BBox
-  if ([minLon, maxLon].some(x => x < -180 || x > 180)) throw bad('longitudes in [-180, 180]')
-  if ([minLat, maxLat].some(x => x < -90 || x > 90)) throw bad('latitudes in [-90, 90]')
-  if (minLat > maxLat) throw bad('minLat <= maxLat')
-  return [minLon, minLat, maxLon, maxLat]
+  const problem = bboxProblem(parts)
+  if (problem !== null) throw new API_ERR_BAD_BBOX(problem)
+  return parts as BBox
 }
 
 const positions: FastifyPluginAsync = async (fastify) => {

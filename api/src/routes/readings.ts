@@ -8,10 +8,10 @@ import type { Pipeline } from '../../../gateway/src/index.js'
 import { microsToIso } from '../../../schemas/timestamps.js'
 import type { IngestResult, ReadingsPage, ReadingsQuery } from '../../../schemas/types.js'
 import { apiSchema, ref } from '../api-schemas.js'
-import { decodeCursorFor, encodeCursor } from '../cursor.js'
-import { ApiError } from '../plugins/errors.js'
-import { READINGS_PAGE_DESC_SQL, READINGS_PAGE_SQL, rowToPosition } from '../readings-sql.js'
-import { parseRange } from '../time-range.js'
+import { decodeCursorFor, encodeCursor } from '../queries/cursor.js'
+import { API_ERR_PAYLOAD_TOO_LARGE, API_ERR_UNAVAILABLE, API_ERR_VALIDATION } from '../errors.js'
+import { READINGS_PAGE_DESC_SQL, READINGS_PAGE_SQL, rowToPosition } from '../queries/readings-sql.js'
+import { parseRange } from '../queries/time-range.js'
 import { errorResponses, idParams } from './route-schemas.js'
 
 export const MAX_RANGE_DAYS = 31
@@ -79,10 +79,10 @@ const readings: FastifyPluginAsync<ReadingsOptions> = async (fastify, opts) => {
       outcome = await opts.pipeline.ingest(id, 'telemetry', topic, Buffer.from(JSON.stringify(request.body)))
     } catch (err) {
       request.log.error({ err }, 'http ingest not durable')
-      throw new ApiError('API_ERR_UNAVAILABLE', 503, 'the readings could not be made durable; retry later (a retry is harmless: readings are deduplicated)')
+      throw new API_ERR_UNAVAILABLE('the readings could not be made durable; retry later (a retry is harmless: readings are deduplicated)', { cause: err })
     }
     const whole = outcome.rejections.find(r => WHOLE_PAYLOAD.has(r.reason))
-    if (whole) throw new ApiError(whole.reason === 'too_large' ? 'API_ERR_PAYLOAD_TOO_LARGE' : 'API_ERR_VALIDATION', whole.reason === 'too_large' ? 413 : 400, whole.detail)
+    if (whole) throw (whole.reason === 'too_large' ? new API_ERR_PAYLOAD_TOO_LARGE(whole.detail) : new API_ERR_VALIDATION(whole.detail))
     const results = outcome.rejections.map(r => {
       // a batch item's detail starts with its index: "[3]/lat must be <= 90"
       const m = /^\[(\d+)\]/.exec(r.detail)

@@ -5,7 +5,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { microsToIso } from '../../../schemas/timestamps.js'
 import type { Stats } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
-import { allVehicles } from '../vehicle-state.js'
+import { allVehicles } from '../queries/vehicle-state.js'
 import { errorResponses } from './route-schemas.js'
 
 const MINUTE_US = 60e6

@@ -4,8 +4,8 @@ import type { FastifyPluginAsync } from 'fastify'
 import { microsToIso } from '../../../schemas/timestamps.js'
 import type { Track, TrackQuery } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
-import { bucketFor, trackSql } from '../readings-sql.js'
-import { parseRange } from '../time-range.js'
+import { bucketFor, trackSql } from '../queries/readings-sql.js'
+import { parseRange } from '../queries/time-range.js'
 import { errorResponses, idParams } from './route-schemas.js'
 
 export const MAX_TRACK_DAYS = 31

@@ -3,8 +3,8 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { Vehicle, VehicleList } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
-import { ApiError } from '../plugins/errors.js'
-import { allVehicles, oneVehicle } from '../vehicle-state.js'
+import { API_ERR_NOT_FOUND } from '../errors.js'
+import { allVehicles, oneVehicle } from '../queries/vehicle-state.js'
 import { errorResponses, idParams } from './route-schemas.js'
 
 export interface VehiclesOptions { onlineWindowS: number }
@@ -31,7 +31,7 @@ const vehicles: FastifyPluginAsync<VehiclesOptions> = async (fastify, opts) => {
     }
   }, async (request): Promise<Vehicle> => {
     const v = await oneVehicle(fastify.questdb, request.params.id, opts.onlineWindowS)
-    if (!v) throw new ApiError('API_ERR_NOT_FOUND', 404, `no reading or status of vehicle ${request.params.id} was ever stored`)
+    if (!v) throw new API_ERR_NOT_FOUND(`no reading or status of vehicle ${request.params.id} was ever stored`)
     return v
   })
 }

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { startApiStack, call, ingest, conforms, publish, RFC3339_MICROS } from '../fixture.js'
 import { pollCount } from '../../../test/helper.js'
-import { bucketFor, trackSql } from '../../src/readings-sql.js'
+import { bucketFor, trackSql } from '../../src/queries/readings-sql.js'
 
 const DAY = 86400e3
 const HOURS = 6

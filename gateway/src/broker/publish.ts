@@ -6,7 +6,7 @@
 import type { Client, PublishPacket } from 'aedes'
 import type { Logger } from 'pino'
 import { CONSUMED_TOPIC, parseVehicleTopic, vehicleSubtree } from '../../../schemas/topics.js'
-import { GatewayError } from '../errors.js'
+import { GW_ERR_SHUTTING_DOWN } from '../errors.js'
 import type { Outcome, Pipeline } from '../ingest/pipeline.js'
 import type { ToRows } from '../ingest/to-rows.js'
 import type { GatewayMetrics } from '../metrics.js'
@@ -68,7 +68,7 @@ export function createPublishPath (opts: PublishOptions): PublishPath {
       refuse('internal_publish')
       return done(new Error('internal clients do not publish'))
     }
-    if (!accepting) return done(new GatewayError('GW_ERR_SHUTTING_DOWN', 'shutting down'))
+    if (!accepting) return done(new GW_ERR_SHUTTING_DOWN())
     const t = parseVehicleTopic(packet.topic)
     const own = t !== null && t.vehicleId === client.id
     inflight++

@@ -11,7 +11,7 @@ import type { Logger } from 'pino'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { LIVE_BATCH_MAX_MS, type LiveBus, type LiveSource } from '../../../lib/live-bus.js'
 import type { LiveMessage } from '../../../schemas/live.js'
-import { isVehicleId, LIVE_BATCH_MAX } from '../../../schemas/topics.js'
+import { isVehicleId, LIVE_BATCH_MAX, parseLiveBatch } from '../../../schemas/topics.js'
 import { turnBatch } from '../../../lib/turn-batch.js'
 
 export const LIVE_CHANNEL = 'fleetgate:live'
@@ -45,16 +45,6 @@ export interface RedisBus {
   /** A line for /readyz while the bus is down. */
   degraded: () => string[]
   close: () => Promise<void>
-}
-
-const KINDS: ReadonlySet<string> = new Set(['telemetry', 'events', 'status'])
-
-/** A live batch from the channel, checked as the MQTT live source checks it. */
-export function parseLiveBatch (text: string): LiveMessage[] {
-  let batch: unknown
-  try { batch = JSON.parse(text) } catch { return [] }
-  if (!Array.isArray(batch)) return []
-  return (batch as Array<Partial<LiveMessage>>).filter(m => KINDS.has(m.kind as string) && isVehicleId(m.vehicleId) && Array.isArray(m.items)) as LiveMessage[]
 }
 
 export function createRedisBus (opts: RedisBusOptions): RedisBus {

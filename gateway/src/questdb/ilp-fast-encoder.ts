@@ -23,18 +23,13 @@
 import type { Rows } from '../ingest/to-rows.js'
 import type { IlpEncoder } from '../ingest/pipeline.js'
 import type { IlpProtocolVersion } from './tables.js'
-
-// its own list, not the reference encoder's: the byte comparison would not see a column both left out
-const FLOAT_FIELDS = ['lat', 'lon', 'speed_kmh', 'heading_deg', 'alt_m', 'odometer_km', 'fuel_pct', 'engine_temp_c', 'battery_v'] as const
+import { GW_ERR_ILP_ENCODE } from '../errors.js'
+import { FLOAT_FIELDS } from '../../../schemas/reading-fields.js'
 
 const NEEDS_NAME_ESCAPE = /[ ,=\n\r\\]/
 const NAME_ESCAPE = /[ ,=\n\r\\]/g
 const NEEDS_STRING_ESCAPE = /["\n\r\\]/
 const STRING_ESCAPE = /["\n\r\\]/g
-
-export class IlpEncodeError extends Error {
-  code = 'GW_ERR_ILP_ENCODE'
-}
 
 function name (s: string): string {
   return NEEDS_NAME_ESCAPE.test(s) ? s.replace(NAME_ESCAPE, '\\$&') : s
@@ -45,12 +40,12 @@ function str (s: string): string {
 }
 
 function float (v: number): string {
-  if (!Number.isFinite(v)) throw new IlpEncodeError(`not a finite number: ${v}`)
+  if (!Number.isFinite(v)) throw new GW_ERR_ILP_ENCODE(`not a finite number: ${v}`)
   return String(v)
 }
 
 function int (v: number): string {
-  if (!Number.isSafeInteger(v)) throw new IlpEncodeError(`not an integer: ${v}`)
+  if (!Number.isSafeInteger(v)) throw new GW_ERR_ILP_ENCODE(`not an integer: ${v}`)
   return String(v)
 }
 
@@ -162,7 +157,7 @@ function binarySink (): LineSink {
   return {
     text,
     double (prefix, v) {
-      if (!Number.isFinite(v)) throw new IlpEncodeError(`not a finite number: ${v}`)
+      if (!Number.isFinite(v)) throw new GW_ERR_ILP_ENCODE(`not a finite number: ${v}`)
       text(prefix)
       room(10)
       buf[pos++] = 0x3d // the second '=' of `name==`

@@ -7,6 +7,7 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { Logger } from 'pino'
+import { GW_ERR_ILP_BUSY, GW_ERR_ILP_GAVE_UP, GW_ERR_ILP_HTTP, GW_ERR_ILP_TIMEOUT, ilpHttpError } from '../errors.js'
 
 export interface IlpSenderOptions {
   httpUrl: string
@@ -57,22 +58,19 @@ function postIlp (httpUrl: string, body: Buffer, signal: AbortSignal, timeoutMs:
       res.on('end', () => {
         const status = res.statusCode ?? 0
         if (status >= 200 && status < 300) resolve()
-        else reject(new Error(`HTTP request failed, statusCode=${status}, error=${Buffer.concat(parts).toString().slice(0, 500)}`))
+        else reject(ilpHttpError(status, Buffer.concat(parts).toString().slice(0, 500)))
       })
       res.on('error', reject)
     })
-    req.on('timeout', () => req.destroy(new Error(`no answer from questdb within ${timeoutMs} ms`)))
+    req.on('timeout', () => req.destroy(new GW_ERR_ILP_TIMEOUT(timeoutMs)))
     req.on('error', reject)
     req.end(body)
   })
 }
 
-export class IlpGiveUpError extends Error {
-  code = 'GW_ERR_ILP_GAVE_UP'
-}
-
+/** QuestDB refused the lines themselves: sending them again cannot help. */
 function isBadRequest (err: unknown): boolean {
-  return /statusCode=4\d\d/.test(String((err as Error)?.message))
+  return err instanceof GW_ERR_ILP_HTTP && err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500
 }
 
 export function createIlpSender (opts: IlpSenderOptions): IlpSender {
@@ -115,7 +113,7 @@ export function createIlpSender (opts: IlpSenderOptions): IlpSender {
 
   return {
     async send (chunks, stop = () => false) {
-      if (busy) throw new Error('ilp sender: one request at a time')
+      if (busy) throw new GW_ERR_ILP_BUSY()
       busy = true
       try {
         let backoff = minMs
@@ -124,12 +122,12 @@ export function createIlpSender (opts: IlpSenderOptions): IlpSender {
             await sendIsolating(chunks)
             return
           } catch (err) {
-            if (stop()) throw new IlpGiveUpError(`gave up: ${(err as Error).message}`)
+            if (stop()) throw new GW_ERR_ILP_GAVE_UP((err as Error).message, { cause: err })
             log.warn({ err, retryInMs: backoff }, 'questdb write failed')
             // unref: a retrying sender alone does not keep a process alive
             await new Promise(resolve => setTimeout(resolve, backoff).unref())
             backoff = Math.min(backoff * 2, maxMs)
-            if (stop()) throw new IlpGiveUpError(`gave up: ${(err as Error).message}`)
+            if (stop()) throw new GW_ERR_ILP_GAVE_UP((err as Error).message, { cause: err })
           }
         }
       } finally {

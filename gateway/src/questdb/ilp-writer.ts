@@ -3,6 +3,7 @@
 // through the spool (spool.ts); this is for callers without a spool.
 import type { Logger } from 'pino'
 import { createIlpSender, type IlpSenderOptions } from './ilp-sender.js'
+import { GW_ERR_ILP_WRITER_CLOSED } from '../errors.js'
 
 export interface IlpWriterOptions {
   httpUrl: string
@@ -62,7 +63,7 @@ export function createIlpWriter (opts: IlpWriterOptions): IlpWriter {
 
   return {
     write (chunk) {
-      if (stopping) return Promise.reject(new Error('ilp writer closed'))
+      if (stopping) return Promise.reject(new GW_ERR_ILP_WRITER_CLOSED())
       return new Promise((resolve, reject) => {
         queue.push({ chunk, resolve, reject })
         queued += chunk.length
@@ -77,7 +78,7 @@ export function createIlpWriter (opts: IlpWriterOptions): IlpWriter {
       while (running) await running
       clearTimeout(deadline)
       stopping = true
-      for (const p of queue) p.reject(new Error('ilp writer closed'))
+      for (const p of queue) p.reject(new GW_ERR_ILP_WRITER_CLOSED())
       queue = []
       await sender.close()
     }

@@ -5,7 +5,7 @@
 // saved in a checkpoint (checkpoint.ts) that the next open() replays from.
 import { closeSync, openSync, readSync } from 'node:fs'
 import type { Logger } from 'pino'
-import { GatewayError } from '../errors.js'
+import { GW_ERR_SPOOL_CLOSED } from '../errors.js'
 import type { IlpSender } from '../questdb/ilp-sender.js'
 import { createCheckpoint } from './checkpoint.js'
 import { HEADER, recordSize, splitRecords } from './record.js'
@@ -98,7 +98,7 @@ export function createDrain (opts: DrainOptions): Drain {
   const waiters = createWaitList()
   function whenConfirmed (lsn: number): Promise<void> {
     if (lsn <= confirmedLsn) return Promise.resolve()
-    if (closed() && !draining) return Promise.reject(new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed before questdb confirmed'))
+    if (closed() && !draining) return Promise.reject(new GW_ERR_SPOOL_CLOSED('before questdb confirmed'))
     return waiters.add(lsn)
   }
 
@@ -238,7 +238,7 @@ export function createDrain (opts: DrainOptions): Drain {
       await drainDone
       await checkpoint.writeLast()
       closeReadFd()
-      waiters.rejectAll(new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed before questdb confirmed'))
+      waiters.rejectAll(new GW_ERR_SPOOL_CLOSED('before questdb confirmed'))
     }
   }
 }

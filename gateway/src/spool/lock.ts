@@ -4,6 +4,7 @@
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
+import { GW_ERR_SPOOL_LOCKED } from '../errors.js'
 
 /** Takes the directory's lock; returns its release. */
 export function acquireLock (dir: string, log: Logger): () => void {
@@ -20,10 +21,10 @@ export function acquireLock (dir: string, log: Logger): () => void {
       let alive = false
       try { process.kill(pid, 0); alive = true } catch {}
       // our own pid: an instance of this process that did not close (a crash in a test)
-      if (alive && pid !== process.pid) throw new Error(`spool ${dir} is in use by process ${pid}`)
+      if (alive && pid !== process.pid) throw new GW_ERR_SPOOL_LOCKED(dir, `in use by process ${pid}`)
       log.warn({ pid }, 'removing stale spool lock')
       unlinkSync(file)
     }
   }
-  throw new Error(`cannot lock spool ${dir}`)
+  throw new GW_ERR_SPOOL_LOCKED(dir, 'still locked after a stale LOCK was removed')
 }

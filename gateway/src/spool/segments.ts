@@ -4,6 +4,7 @@ import { closeSync, constants, fsyncSync, ftruncateSync, openSync, readdirSync, 
 import { open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
+import { GW_ERR_SPOOL_CLOSED } from '../errors.js'
 import { validPrefix } from './record.js'
 
 // Segments are written with O_DSYNC: a write is durable when it returns, and
@@ -39,7 +40,7 @@ async function fillWithZeros (path: string, bytes: number, stop: () => boolean):
   const fh = await open(path, 'w', 0o644)
   try {
     for (let off = 0; off < bytes;) {
-      if (stop()) throw new Error('spool closed')
+      if (stop()) throw new GW_ERR_SPOOL_CLOSED('while preparing a segment')
       const { bytesWritten } = await fh.write(ZEROS, 0, Math.min(ZEROS.length, bytes - off), off)
       if (bytesWritten === 0) throw new Error('no progress writing zeros')
       off += bytesWritten

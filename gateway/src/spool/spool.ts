@@ -13,7 +13,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { GatewayError } from '../errors.js'
+import { GW_ERR_SPOOL_CLOSED } from '../errors.js'
 import type { IlpSender } from '../questdb/ilp-sender.js'
 import { turnBatch } from '../../../lib/turn-batch.js'
 import { applyCheckpoint } from './checkpoint.js'
@@ -155,7 +155,7 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
   }
 
   function append (chunk: Buffer): Promise<Receipt> {
-    if (closed) return Promise.reject(new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed'))
+    if (closed) return Promise.reject(new GW_ERR_SPOOL_CLOSED('to appends'))
     // a zero length marks the end of a segment's data
     if (chunk.length === 0) return Promise.reject(new RangeError('an empty record cannot be spooled'))
     // backpressure: past the bound the caller waits (and with it the PUBACK)
@@ -173,7 +173,7 @@ export async function openSpool (opts: SpoolOptions): Promise<Spool> {
   async function appendWhenRoom (chunk: Buffer): Promise<Receipt> {
     while (unconfirmed + chunk.length + HEADER > opts.maxBytes && unconfirmed > 0) {
       await new Promise<void>(resolve => spaceWaiters.push(resolve))
-      if (closed) throw new GatewayError('GW_ERR_SPOOL_CLOSED', 'spool closed')
+      if (closed) throw new GW_ERR_SPOOL_CLOSED('to appends')
     }
     return await append(chunk)
   }

@@ -7,6 +7,7 @@ import { createValidators } from '../../src/ingest/validate.js'
 import { createFastIlpEncoder } from '../../src/questdb/ilp-fast-encoder.js'
 import { createGatewayMetrics } from '../../src/metrics.js'
 import { createLocalLiveBus } from '../../../lib/live-bus.js'
+import type { LiveMessage } from '../../../schemas/live.js'
 
 t.test('a throw while judging a payload becomes an unprocessable rejection', async t => {
   let now = Date.now() * 1000
@@ -25,4 +26,23 @@ t.test('a throw while judging a payload becomes an unprocessable rejection', asy
   t.match(await metrics.registry.getSingleMetricAsString('fleetgate_ingest_errors_total'), /fleetgate_ingest_errors_total 1$/m, 'counted')
   const ok = await pipeline.ingest('v1', 'telemetry', 'fleet/v1/telemetry', Buffer.from(JSON.stringify({ ts: new Date().toISOString(), lat: 1, lon: 1 })))
   t.equal(ok.readings, 1, 'the next payload goes through as usual')
+})
+
+t.test('an accepted reading is written once and published live; a rejected one only quarantined', async t => {
+  let now = Date.now() * 1000
+  const toRows = createToRows(createValidators(), { maxPayloadBytes: 1 << 20, maxBatch: 1000, retentionDays: 30 }, () => ++now)
+  const chunks: Buffer[] = []
+  const live = createLocalLiveBus()
+  const seen: LiveMessage[] = []
+  live.subscribe(m => seen.push(m))
+  const pipeline = createPipeline({ toRows, encoder: createFastIlpEncoder({ protocolVersion: 1 }), sink: { write: async c => { chunks.push(c) } }, live, metrics: createGatewayMetrics() })
+  const ts = new Date().toISOString()
+  const ok = await pipeline.ingest('v1', 'telemetry', 'fleet/v1/telemetry', Buffer.from(JSON.stringify([{ ts, lat: 1.5, lon: 2.5, speed_kmh: 40 }, { ts, lat: 91, lon: 0 }])))
+  t.equal(ok.readings, 1, 'one reading accepted')
+  t.same(ok.rejections.map(r => r.reason), ['schema'], 'one quarantined')
+  const text = Buffer.concat(chunks).toString()
+  t.match(text, /^readings,vehicle_id=v1 lat=1\.5,lon=2\.5,speed_kmh=40,received_at=\d+t \d+$/m, 'the reading as one ILP line')
+  t.match(text, /^rejections,vehicle_id=v1,reason=schema /m, 'the rejection as one')
+  t.equal(seen.length, 1, 'one live message')
+  t.match(seen[0], { kind: 'telemetry', vehicleId: 'v1', items: [{ vehicle_id: 'v1', lat: 1.5, lon: 2.5, speed_kmh: 40 }] }, 'the accepted reading only')
 })

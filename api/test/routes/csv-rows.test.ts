@@ -1,6 +1,6 @@
 // The CSV reader of the bulk admin routes (RFC 4180).
 import t from 'tap'
-import { csvRows } from '../src/csv-rows.js'
+import { csvRows } from '../../src/routes/csv-rows.js'
 
 t.test('fields, quotes, line ends', async t => {
   t.same(csvRows('a,b\nc,d\n'), [['a', 'b'], ['c', 'd']])

@@ -2,9 +2,9 @@
 // of a page, opaque to clients. A page resumes strictly after that key, so rows
 // ingested meanwhile never shift a page and each row is returned once. The
 // tie-breaker is a vehicle id or an event type; both match VEHICLE_ID_PATTERN.
-import { VEHICLE_ID_PATTERN } from '../../schemas/topics.js'
-import { ApiError } from './plugins/errors.js'
-import { microsToIso } from '../../schemas/timestamps.js'
+import { VEHICLE_ID_PATTERN } from '../../../schemas/topics.js'
+import { API_ERR_BAD_CURSOR } from '../errors.js'
+import { microsToIso } from '../../../schemas/timestamps.js'
 
 const VERSION = 1
 
@@ -17,7 +17,7 @@ export function encodeCursor (tsUs: number, tie?: string, order: Order = 'asc'):
   return Buffer.from(JSON.stringify(key)).toString('base64url')
 }
 
-const bad = (): ApiError => new ApiError('API_ERR_BAD_CURSOR', 400, 'cursor is not one this API issued; pass next_cursor from the previous page unchanged')
+const bad = () => new API_ERR_BAD_CURSOR('cursor is not one this API issued; pass next_cursor from the previous page unchanged')
 
 export function decodeCursor (cursor: string): { tsUs: number, tie: string | undefined, order: Order } {
   let parsed: unknown
@@ -34,7 +34,7 @@ export function decodeCursor (cursor: string): { tsUs: number, tie: string | und
 /** The cursor's key, refused when it was issued for the other order (it would skip or repeat rows). */
 export function decodeCursorFor (cursor: string, order: Order): { tsUs: number, tie: string | undefined } {
   const c = decodeCursor(cursor)
-  if (c.order !== order) throw new ApiError('API_ERR_BAD_CURSOR', 400, `cursor was issued for order=${c.order}; pass the same order with it`)
+  if (c.order !== order) throw new API_ERR_BAD_CURSOR(`cursor was issued for order=${c.order}; pass the same order with it`)
   return c
 }
 

@@ -1,13 +1,10 @@
 // SQL over the readings table and the mapping of its rows to the API's shape.
 // Every value reaches QuestDB as a bind parameter. Timestamps are selected as
 // epoch microseconds: node-pg would read them as local time and drop micros.
-import telemetrySchema from '../../schemas/telemetry.schema.json' with { type: 'json' }
-import type { Position } from '../../schemas/live.js'
-import { microsToIso } from '../../schemas/timestamps.js'
-
-/** Reading fields stored as columns, derived from the schema. */
-export const READING_FIELDS = Object.keys(telemetrySchema.properties).filter(k => k !== 'ts')
-const LONG_FIELDS = new Set(['seq'])
+import type { Position } from '../../../schemas/live.js'
+import { microsToIso } from '../../../schemas/timestamps.js'
+import { READING_FIELDS } from '../../../schemas/reading-fields.js'
+const LONG_FIELDS: ReadonlySet<string> = new Set(['seq'])
 const COLUMNS = READING_FIELDS.join(', ')
 
 export type StoredReading = Position & { received_at: string }
@@ -20,7 +17,7 @@ export function rowToPosition (row: Record<string, unknown>, vehicleId?: string)
     out[f] = LONG_FIELDS.has(f) ? Number(v) : v
   }
   if (row.received_us !== undefined && row.received_us !== null) out.received_at = microsToIso(Number(row.received_us))
-  return out as StoredReading
+  return out as unknown as StoredReading
 }
 
 export const READINGS_PAGE_SQL = `SELECT cast(ts AS long) ts_us, ${COLUMNS}, cast(received_at AS long) received_us

@@ -4,13 +4,13 @@
 import t from 'tap'
 import WebSocket from 'ws'
 import mqtt from 'mqtt'
-import { busy, startQuestDbForTest, startStack, pollCount, pollUntil, type Stack } from '../../test/helper.js'
-import { INTERNAL_CLIENT_PREFIX, INTERNAL_USERNAME, LIVE_BATCH_TOPIC, LIVE_TOPIC_FILTER } from '../../schemas/topics.js'
-import { LIVE_BATCH_MAX_MS } from '../../lib/live-bus.js'
-import type { LiveMessage, Position } from '../../schemas/live.js'
-import { DEFAULT_LIMITS } from '../src/live/live-client.js'
-import { createLiveMetrics, metricValue } from '../src/live/live-metrics.js'
-import { openLive, subscribe, connectFleet, startApi, reading, ids, wsUrl, type LiveConn } from './live-helper.js'
+import { busy, startQuestDbForTest, startStack, pollCount, pollUntil, type Stack } from '../../../test/helper.js'
+import { INTERNAL_CLIENT_PREFIX, INTERNAL_USERNAME, LIVE_BATCH_TOPIC, LIVE_TOPIC_FILTER } from '../../../schemas/topics.js'
+import { LIVE_BATCH_MAX_MS } from '../../../lib/live-bus.js'
+import type { LiveMessage, Position } from '../../../schemas/live.js'
+import { DEFAULT_LIMITS } from '../../src/live/live-client.js'
+import { createLiveMetrics, metricValue } from '../../src/live/live-metrics.js'
+import { openLive, subscribe, connectFleet, startApi, reading, ids, wsUrl, type LiveConn } from '../live-helper.js'
 
 let stack: Stack
 

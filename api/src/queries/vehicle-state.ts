@@ -2,8 +2,8 @@
 // latest status message (vehicle_status). Online: the latest status says so;
 // with no status ever, a reading within the online window.
 import type pg from 'pg'
-import { microsToIso } from '../../schemas/timestamps.js'
-import type { Vehicle } from '../../schemas/types.js'
+import { microsToIso } from '../../../schemas/timestamps.js'
+import type { Vehicle } from '../../../schemas/types.js'
 import { LATEST_ONE_SQL, LATEST_SQL, STATUS_ONE_SQL, STATUS_SQL, rowToPosition, type StoredReading } from './readings-sql.js'
 
 export type VehicleState = Vehicle

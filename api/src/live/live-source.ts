@@ -1,16 +1,13 @@
 // The live stream for an api process apart from the gateway: an MQTT
 // subscription to `$fleet/live/#` on the gateway's broker, never shared memory.
-// The gateway sends batches on `$fleet/live/batch`; single-vehicle topics
-// `$fleet/live/{id}/{kind}` are still understood.
+// The gateway sends batches on `$fleet/live/batch` (parsed by topics.ts, as
+// the Redis bus parses its own); other `$fleet/live/` topics are ignored.
 import mqtt from 'mqtt'
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
-import { INTERNAL_CLIENT_PREFIX, INTERNAL_USERNAME, LIVE_TOPIC_FILTER, LIVE_BATCH_TOPIC, isVehicleId } from '../../schemas/topics.js'
-import type { LiveMessage } from '../../schemas/live.js'
-import type { LiveSource } from '../../lib/live-bus.js'
-
-const KINDS: ReadonlySet<string> = new Set(['telemetry', 'events', 'status'])
+import { INTERNAL_CLIENT_PREFIX, INTERNAL_USERNAME, LIVE_TOPIC_FILTER, LIVE_BATCH_TOPIC, parseLiveBatch } from '../../../schemas/topics.js'
+import type { LiveSource } from '../../../lib/live-bus.js'
 
 export function createMqttLiveSource (url: string, token: string, log: Logger): LiveSource & { connected: () => boolean } {
   const ee = new EventEmitter()
@@ -30,12 +27,7 @@ export function createMqttLiveSource (url: string, token: string, log: Logger): 
   client.on('error', err => log.warn({ err }, 'live stream error'))
   client.on('message', (topic, payload) => {
     if (topic !== LIVE_BATCH_TOPIC) return
-    let batch: unknown
-    try { batch = JSON.parse(payload.toString()) } catch (err) { log.warn({ err, topic }, 'bad live message'); return }
-    if (!Array.isArray(batch)) return
-    for (const m of batch as Array<Partial<LiveMessage>>) {
-      if (KINDS.has(m.kind as string) && isVehicleId(m.vehicleId) && Array.isArray(m.items)) ee.emit('msg', m as LiveMessage)
-    }
+    for (const m of parseLiveBatch(payload.toString())) ee.emit('msg', m)
   })
   return {
     subscribe (fn) { ee.on('msg', fn); return () => { ee.off('msg', fn) } },

@@ -2,10 +2,10 @@
 // messages, so a map shows online and offline as the api defines them.
 import t from 'tap'
 import mqtt from 'mqtt'
-import { startQuestDbForTest, startStack, issueTokens } from '../../test/helper.js'
-import { createApiKey } from '../src/api-keys.js'
-import { vehicleTopic } from '../../schemas/topics.js'
-import { openLive, subscribe, wsUrl } from './live-helper.js'
+import { startQuestDbForTest, startStack, issueTokens } from '../../../test/helper.js'
+import { createApiKey } from '../../src/api-keys.js'
+import { vehicleTopic } from '../../../schemas/topics.js'
+import { openLive, subscribe, wsUrl } from '../live-helper.js'
 
 t.test('status messages on the live feed', async t => {
   const db = await startQuestDbForTest(t)

@@ -5,10 +5,10 @@
 // client that reads again; a peer that stops answering pings is dropped.
 import t from 'tap'
 import type { Socket } from 'node:net'
-import { startQuestDbForTest, startStack, pollUntil, type Stack } from '../../test/helper.js'
-import { createLiveMetrics, metricValue } from '../src/live/live-metrics.js'
-import { openLive, subscribe, connectFleet, startApi, reading, wsUrl, type LiveConn } from './live-helper.js'
-import type { Position } from '../../schemas/live.js'
+import { startQuestDbForTest, startStack, pollUntil, type Stack } from '../../../test/helper.js'
+import { createLiveMetrics, metricValue } from '../../src/live/live-metrics.js'
+import { openLive, subscribe, connectFleet, startApi, reading, wsUrl, type LiveConn } from '../live-helper.js'
+import type { Position } from '../../../schemas/live.js'
 
 let stack: Stack
 

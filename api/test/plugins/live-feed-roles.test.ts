@@ -3,8 +3,8 @@
 // browser's subprotocol list `fleetgate.v1, bearer.<key>` gets fleetgate.v1.
 import t from 'tap'
 import { request } from 'node:http'
-import { startApiStack, call } from './fixture.js'
-import { openLive, subscribe, wsUrl } from './live-helper.js'
+import { startApiStack, call } from '../fixture.js'
+import { openLive, subscribe, wsUrl } from '../live-helper.js'
 
 t.test('the live feed needs the read role', async t => {
   const s = await startApiStack(t)

@@ -89,8 +89,9 @@ function ownPipeline (config: Config, httpUrl: string, protocolVersion: IlpProto
     }
   })
   const toRows = createToRows(createValidators(), { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxBatch: config.MAX_BATCH, retentionDays: config.RETENTION_DAYS }, createMonotonicClock())
-  // readings ingested here reach live maps only through the gateway's stream
-  const pipeline = createPipeline({ toRows, encoder: createFastIlpEncoder({ protocolVersion }), sink: writer, live: createLocalLiveBus(), metrics })
+  // readings ingested here reach live maps only through the gateway's stream;
+  // an origin of its own, since a gateway beside it keys rejections by another clock
+  const pipeline = createPipeline({ toRows, encoder: createFastIlpEncoder({ protocolVersion, origin: `${nodeId(config)}/api` }), sink: writer, live: createLocalLiveBus(), metrics })
   return { pipeline, writer, registry: metrics.registry }
 }
 

@@ -22,7 +22,7 @@
 // designated timestamp is microseconds with `t`. The bytes go straight into a
 // scratch buffer that grows as needed, and each call returns a copy.
 import type { Rows } from '../ingest/to-rows.js'
-import type { IlpEncoder, IlpProtocolVersion } from './ilp-encoder.js'
+import type { IlpEncoder, IlpEncoderOptions } from './ilp-encoder.js'
 
 // its own list, not the reference encoder's: the byte comparison would not see a column both left out
 const FLOAT_FIELDS = ['lat', 'lon', 'speed_kmh', 'heading_deg', 'alt_m', 'odometer_km', 'fuel_pct', 'engine_temp_c', 'battery_v'] as const
@@ -76,7 +76,8 @@ interface LineSink {
 // ` name=` and `,name=` of every double column
 const FLOAT_PREFIX = FLOAT_FIELDS.map(f => [' ' + f + '=', ',' + f + '='] as const)
 
-function writeRows (rows: Rows, w: LineSink): void {
+/** `origin`: the `,origin=<symbol>` of status and rejection lines, or '' (see ilp-encoder.ts). */
+function writeRows (rows: Rows, w: LineSink, origin: string): void {
   for (const row of rows.readings) {
     const r = row.reading
     w.text('readings,vehicle_id=' + name(row.vehicleId))
@@ -102,23 +103,24 @@ function writeRows (rows: Rows, w: LineSink): void {
     w.at(row.tsUs)
   }
   for (const row of rows.status) {
-    w.text('vehicle_status,vehicle_id=' + name(row.vehicleId) + ' online=' + (row.online ? 't' : 'f'))
+    w.text('vehicle_status,vehicle_id=' + name(row.vehicleId) + origin + ' online=' + (row.online ? 't' : 'f'))
     w.at(row.tsUs)
   }
   for (const row of rows.rejections) {
-    w.text('rejections,vehicle_id=' + name(row.vehicleId) + ',reason=' + name(row.reason) +
+    w.text('rejections,vehicle_id=' + name(row.vehicleId) + ',reason=' + name(row.reason) + origin +
       ' topic="' + str(row.topic) + '",detail="' + str(row.detail) + '",payload="' + str(row.payload) + '"')
     w.at(row.receivedUs)
   }
 }
 
-export function createFastIlpEncoder (opts: { protocolVersion?: IlpProtocolVersion } = {}): IlpEncoder {
+export function createFastIlpEncoder (opts: IlpEncoderOptions = {}): IlpEncoder {
   const sink = opts.protocolVersion === 2 ? binarySink() : textSink()
+  const origin = opts.origin === undefined ? '' : ',origin=' + name(opts.origin)
   return {
     encode (rows) {
       if (rows.readings.length + rows.events.length + rows.status.length + rows.rejections.length === 0) return null
       sink.reset()
-      writeRows(rows, sink)
+      writeRows(rows, sink, origin)
       return sink.take()
     }
   }

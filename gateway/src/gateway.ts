@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { Logger } from 'pino'
-import { gatewayAddressFile, type Config } from '../../schemas/config.js'
+import { gatewayAddressFile, nodeId, type Config } from '../../schemas/config.js'
 import { createLocalLiveBus, type LiveBus } from '../../schemas/live.js'
 import { createFleetBroker, type Addresses, type BrokerOptions, type FleetBroker } from './broker/broker.js'
 import { openDeviceRegistry, type DeviceRegistry } from './broker/device-registry.js'
@@ -33,6 +33,10 @@ export interface GatewayDeps {
   questdbUp?: () => boolean
   /** With REDIS_URL: the bus's line for /readyz while it is down. */
   busDegraded?: () => string[]
+  /** This process among all that write to the same QuestDB (default: NODE_ID, else hostname-pid); see IlpEncoderOptions. */
+  origin?: string
+  /** How long a new session's online record waits for a handover from a node or worker that held the vehicle (default 0: at once). */
+  holdOnlineMs?: () => number
 }
 
 export interface Gateway {
@@ -79,7 +83,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
   // hostile corpus (gateway/test/questdb/ilp-fast-encoder.test.ts); 2.36 and
   // 1.37 us per row with protocols 1 and 2, against the official client's
   // 12.34 and 10.78 (npm run bench -- encoder)
-  const encoder = createSwitchableEncoder(config.ILP_PROTOCOL_VERSION === '2' ? 2 : 1)
+  const origin = deps.origin ?? nodeId(config)
+  const encoder = createSwitchableEncoder(config.ILP_PROTOCOL_VERSION === '2' ? 2 : 1, origin)
   const questdb = prepareQuestDb({
     httpUrl: deps.questdbHttpUrl,
     retentionDays: config.RETENTION_DAYS,
@@ -146,7 +151,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     metrics,
     rateLimit: config.DEVICE_RATE_LIMIT,
     maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
-    ...(deps.onSession ? { onSession: deps.onSession } : {})
+    ...(deps.onSession ? { onSession: deps.onSession } : {}),
+    ...(deps.holdOnlineMs ? { holdOnlineMs: deps.holdOnlineMs } : {})
   })
   registry.watch(vehicleId => {
     log.info({ vehicleId }, 'token revoked, disconnecting')
@@ -218,11 +224,11 @@ export function boundAddresses (addresses: Addresses, host: string): Addresses {
 }
 
 /** The hand-written encoder (see its costs above), whose protocol changes once QuestDB's /settings has answered. */
-function createSwitchableEncoder (initial: IlpProtocolVersion): IlpEncoder & { use: (version: IlpProtocolVersion) => void } {
-  let current = createFastIlpEncoder({ protocolVersion: initial })
+function createSwitchableEncoder (initial: IlpProtocolVersion, origin: string): IlpEncoder & { use: (version: IlpProtocolVersion) => void } {
+  let current = createFastIlpEncoder({ protocolVersion: initial, origin })
   return {
     encode: rows => current.encode(rows),
-    use (version) { current = createFastIlpEncoder({ protocolVersion: version }) }
+    use (version) { current = createFastIlpEncoder({ protocolVersion: version, origin }) }
   }
 }
 

@@ -53,6 +53,22 @@ export interface BrokerOptions {
    * their own session of the vehicle (see `takeover`).
    */
   onSession?: (event: { vehicleId: string, sid: number, started: boolean }) => void
+  /**
+   * How long a new session's online record waits for a `handover` (ms; 0 or
+   * absent: it is recorded at once). With brokers beside this one, the
+   * vehicle may be online in one of them: the handover says so, and no second
+   * online is recorded. Without one in time, online is recorded (at worst a
+   * repeat, never a loss).
+   */
+  holdOnlineMs?: () => number
+}
+
+/** What a broker that lost a vehicle's session to another hands over to it. */
+export interface Handover {
+  /** The last status this broker stored for the vehicle (null: none yet). */
+  status: boolean | null
+  /** The vehicle's rate-limit budget (null: full). */
+  tokens: number | null
 }
 
 export interface ListenOptions {
@@ -91,9 +107,12 @@ export interface FleetBroker {
   disconnect: (vehicleId: string) => void
   /**
    * Another broker now holds the vehicle's session: ends the session `sid`
-   * here, if it is still the current one, without recording offline.
+   * here, if it is still the current one, without recording offline, and
+   * returns what the new session's broker needs (null: no such session).
    */
-  takeover: (vehicleId: string, sid: number) => void
+  takeover: (vehicleId: string, sid: number) => Handover | null
+  /** The handover for this broker's session `sid` (null: the other broker had nothing). */
+  handover: (vehicleId: string, sid: number, h: Handover | null) => void
   close: () => Promise<void>
 }
 
@@ -146,18 +165,40 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
   let nextSid = 0
   const sids = new WeakMap<Client, number>()
   const takenOver = new WeakSet<Client>()
+  // online records waiting for a handover (see holdOnlineMs)
+  const holding = new Map<string, { sid: number, timer: NodeJS.Timeout }>()
+
+  function holdOnline (vehicleId: string, sid: number): void {
+    const before = holding.get(vehicleId)
+    if (before !== undefined) clearTimeout(before.timer)
+    const ms = opts.holdOnlineMs?.() ?? 0
+    if (ms <= 0) {
+      holding.delete(vehicleId)
+      recordStatus(vehicleId, true)
+      return
+    }
+    const timer = setTimeout(() => {
+      holding.delete(vehicleId)
+      recordStatus(vehicleId, true)
+    }, ms)
+    holding.set(vehicleId, { sid, timer })
+  }
 
   function sessionEnded (client: Client): void {
     const id = client.id
     if (arriving.get(id) === client) arriving.delete(id)
     if (sessions.get(id) === client) sessions.delete(id)
     if (arriving.has(id) || sessions.has(id)) return
+    const held = holding.get(id)
+    if (held !== undefined) { clearTimeout(held.timer); holding.delete(id) }
     if (takenOver.has(client)) {
       // the vehicle is online elsewhere: whatever this broker stored last
       // is no guide to what it stores next
       status.delete(id)
       return
     }
+    // no handover came in time: the session was this vehicle's only one
+    if (held !== undefined) recordStatus(id, true)
     recordStatus(id, false)
     const sid = sids.get(client)
     if (sid !== undefined) opts.onSession?.({ vehicleId: id, sid, started: false })
@@ -320,7 +361,6 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
   })
 
   aedes.on('clientDisconnect', client => {
-    limiter.forget(client.id)
     if (roles.get(client) === 'internal') internalClients = Math.max(0, internalClients - 1)
   })
   aedes.on('clientReady', client => {
@@ -334,9 +374,9 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
     // [MQTT-3.1.4-2] one session per client id: Aedes closes the one it
     // knows, this closes one it lost track of in concurrent CONNECTs
     if (before !== undefined && before !== client) end(before)
-    recordStatus(id, true)
     const sid = ++nextSid
     sids.set(client, sid)
+    holdOnline(id, sid)
     opts.onSession?.({ vehicleId: id, sid, started: true })
   })
   aedes.on('clientError', (client, err) => { log.debug({ err, vehicleId: client?.id }, 'client error') })
@@ -452,9 +492,22 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
     },
     takeover (vehicleId, sid) {
       const s = sessions.get(vehicleId)
-      if (s === undefined || sids.get(s) !== sid) return
+      if (s === undefined || sids.get(s) !== sid) return null
+      // an online record still held is the new broker's to make, if any
+      const h: Handover = { status: holding.has(vehicleId) ? null : status.get(vehicleId) ?? null, tokens: limiter.budget(vehicleId) }
       takenOver.add(s)
       end(s)
+      return h
+    },
+    handover (vehicleId, sid, h) {
+      if (h?.tokens != null) limiter.absorb(vehicleId, h.tokens)
+      const held = holding.get(vehicleId)
+      if (held === undefined || held.sid !== sid) return
+      clearTimeout(held.timer)
+      holding.delete(vehicleId)
+      // online elsewhere until now: stored already, not twice
+      if (h?.status === true) status.set(vehicleId, true)
+      else recordStatus(vehicleId, true)
     },
     async close () {
       accepting = false
@@ -465,6 +518,8 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
       }
       for (const s of servers) s.close()
       await new Promise<void>(resolve => aedes.close(() => resolve()))
+      for (const h of holding.values()) clearTimeout(h.timer)
+      holding.clear()
     }
   }
 }

@@ -43,7 +43,7 @@ export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>
 type Up =
   | { t: 'ready', addresses: Addresses }
   | { t: 'live', batch: LiveMessage[] }
-  | { t: 'session', vehicleId: string, sid: number, started: boolean }
+  | { t: 'session', vehicleId: string, sid: number, started: boolean, at: number }
   | { t: 'metrics', id: number, json: MetricsJson }
   | { t: 'handover', reply: number, h: Handover | null }
   | { t: 'drained' }
@@ -99,7 +99,7 @@ export async function startGatewayWorkers (config: Config, log: Logger, questdb:
   const workers = new Map<number, Worker>()
   // which worker holds each vehicle's session, latest first; `nodeSid`
   // numbers it on the Redis bus (workers number their sessions apart)
-  const owner = new Map<string, { index: number, sid: number, nodeSid: number }>()
+  const owner = new Map<string, { index: number, sid: number, nodeSid: number, at: number }>()
   let nextNodeSid = 0
   // takeovers waiting for the old worker's handover
   const replies = new Map<number, { index: number, fn: (h: Handover | null) => void }>()
@@ -158,8 +158,14 @@ export async function startGatewayWorkers (config: Config, log: Logger, questdb:
         const v = msg.vehicleId
         const before = owner.get(v)
         if (msg.started) {
+          if (before !== undefined && before.index !== index && before.at > msg.at) {
+            // two workers' announcements crossed on the way here: the one
+            // that arrived last started first, and is the one to end
+            takeover(v, { index, sid: msg.sid }, h => { send(before.index, { t: 'handover', vehicleId: v, sid: before.sid, h }) })
+            return
+          }
           const nodeSid = ++nextNodeSid
-          owner.set(v, { index, sid: msg.sid, nodeSid })
+          owner.set(v, { index, sid: msg.sid, nodeSid, at: msg.at })
           const handTo = (h: Handover | null): void => { send(index, { t: 'handover', vehicleId: v, sid: msg.sid, h }) }
           // [MQTT-3.1.4-2] one session per client id, across workers too
           if (before !== undefined && before.index !== index) takeover(v, before, handTo)
@@ -310,7 +316,8 @@ export async function runGatewayWorker (config: Config, rootLog: Logger): Promis
     spoolDir: workerSpoolDir(config.DATA_DIR, index),
     // rows keyed by this worker's clock: apart from the other workers' and nodes'
     origin: `${nodeId(config)}/${index}`,
-    onSession: e => { send({ t: 'session', ...e }) },
+    // stamped at the session's start: one machine's clock orders the workers' sessions
+    onSession: e => { send({ t: 'session', ...e, at: Date.now() }) },
     // the primary answers each session start: at once, or once the worker or node that held the vehicle has handed over
     holdOnlineMs: () => HANDOVER_WAIT_MS
   })

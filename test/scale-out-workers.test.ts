@@ -102,7 +102,7 @@ t.test('two `fleetgate start` nodes of two workers each on one Redis', async t =
   await pollCount(db.pgUrl, "SELECT count() n FROM vehicle_status WHERE vehicle_id = 'hop' AND NOT online", 1, 15000)
   const hop = await query<{ online: boolean, origin: string }>(db.pgUrl, "SELECT online, origin FROM vehicle_status WHERE vehicle_id = 'hop' ORDER BY ts")
   t.same(hop.map(r => r.online), [true, false], `hop: one online (on A), no offline at the takeover, no second online on B, one offline at its end (${hop.map(r => `${r.online} by ${r.origin}`).join(', ')})`)
-  t.match(hop.map(r => r.origin), [/^A\//, /^B\//], 'the online written by a worker of A, the offline by one of B')
+  t.same(hop.map(r => r.origin.split('/')[0]), ['A', 'B'], 'the online written by a worker of A, the offline by one of B')
 
   // a token revoked on B closes the session on A
   const victim = clients.get('a-0') as MqttClient

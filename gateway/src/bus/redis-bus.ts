@@ -75,7 +75,7 @@ export function parseLiveBatch (text: string): LiveMessage[] {
 export function createRedisBus (opts: RedisBusOptions): RedisBus {
   const { log } = opts
   const r = opts.registry ? { registers: [opts.registry] } : { registers: [] }
-  const dropped = new Counter({ name: 'fleetgate_bus_dropped_total', help: 'Messages not sent on the Redis bus because it was down, by kind (live batches, session announcements)', labelNames: ['kind'], ...r })
+  const dropped = new Counter({ name: 'fleetgate_bus_dropped_total', help: 'Messages not sent on the Redis bus because it was down, by kind (live batches, session announcements, handovers)', labelNames: ['kind'], ...r })
   // retries every 100 ms growing to 1 s, for ever: a node outlives a Redis outage
   const common = { retryStrategy: (times: number) => Math.min(times * 100, 1000), maxRetriesPerRequest: 1, lazyConnect: false }
   // publishing: no offline queue, a command while down fails at once

@@ -43,6 +43,8 @@ t.test('tables made before the origin key get the column and the key at start, i
   await execSql(db.httpUrl, 'CREATE TABLE rejections (ts TIMESTAMP, vehicle_id SYMBOL, topic VARCHAR, reason SYMBOL, detail VARCHAR, payload VARCHAR) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, vehicle_id)')
   await createTables(db.httpUrl, 30)
   await createTables(db.httpUrl, 30)
+  // a WAL table's ALTERs apply asynchronously
+  await waitWalApplied(db.pgUrl, 30000)
   for (const table of ['vehicle_status', 'rejections']) {
     const cols = await query<{ column: string, upsertKey: boolean }>(db.pgUrl, `SELECT "column", upsertKey FROM table_columns('${table}')`)
     t.same(cols.filter(c => c.upsertKey).map(c => c.column).sort(), ['origin', 'ts', 'vehicle_id'], `${table}: keyed by (ts, vehicle_id, origin)`)

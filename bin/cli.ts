@@ -205,9 +205,6 @@ async function startCommand (cmd: 'start' | 'gateway' | 'api', config: Config): 
     const api = await runApi(config, log)
     onSignals(log, api.close)
     log.info({ http: api.bound }, 'fleetgate api up')
-  } else if (config.GATEWAY_WORKERS > 0 && config.REDIS_URL) {
-    // the workers' IPC relay does not reach Redis yet: refused rather than half-connected
-    throw new CliError('GATEWAY_WORKERS with REDIS_URL is not supported yet: run `fleetgate gateway` nodes (each with its own SPOOL_DIR) and `fleetgate api` nodes instead')
   } else if (config.GATEWAY_WORKERS > 0) {
     // the gateway as worker processes behind the same ports, the api here
     const { ensureQuestDb } = await import('../gateway/src/index.js')
@@ -216,7 +213,8 @@ async function startCommand (cmd: 'start' | 'gateway' | 'api', config: Config): 
     const workers = await startGatewayWorkers(config, log, qdb, config.GATEWAY_WORKERS).catch(async (err: unknown) => { await qdb.managed?.stop(); throw err })
     let api
     try {
-      api = await runApi(config, log, { questdb: qdb, live: workers.live, brokerReady: workers.ready, remoteMetrics: workers.metrics })
+      // with REDIS_URL the api follows every node's stream from Redis, where the primary relays this node's
+      api = await runApi(config, log, { questdb: qdb, ...(config.REDIS_URL ? {} : { live: workers.live }), brokerReady: workers.ready, registries: [workers.registry], remoteMetrics: workers.metrics })
     } catch (err) {
       await workers.close()
       await qdb.managed?.stop()

@@ -1,7 +1,10 @@
 -- QuestDB DDL, applied by the gateway at start (idempotent). One statement per
 -- block, separated by a line holding only ';'. The TTL comes from RETENTION_DAYS
--- and is applied afterwards with ALTER TABLE ... SET TTL. Rejections are keyed
--- by a strictly increasing received time, so a spool replay upserts, never doubles.
+-- and is applied afterwards with ALTER TABLE ... SET TTL. Rejections and status
+-- rows are keyed by a received time strictly increasing within one process and
+-- by that process (`origin`: node, worker), so two gateways cannot make the same
+-- key while a spool replay upserts, never doubles. The ALTERs at the end bring
+-- tables made before `origin` existed to the same keys (both are idempotent).
 
 CREATE TABLE IF NOT EXISTS readings (
   ts TIMESTAMP,
@@ -36,17 +39,27 @@ DEDUP UPSERT KEYS(ts, vehicle_id, type)
 CREATE TABLE IF NOT EXISTS vehicle_status (
   ts TIMESTAMP,
   vehicle_id SYMBOL CAPACITY 16384 CACHE,
+  origin SYMBOL CAPACITY 256 CACHE,
   online BOOLEAN
 ) TIMESTAMP(ts) PARTITION BY DAY WAL
-DEDUP UPSERT KEYS(ts, vehicle_id)
+DEDUP UPSERT KEYS(ts, vehicle_id, origin)
 ;
 CREATE TABLE IF NOT EXISTS rejections (
   ts TIMESTAMP,
   vehicle_id SYMBOL CAPACITY 16384 CACHE,
   topic VARCHAR,
   reason SYMBOL CAPACITY 16 CACHE,
+  origin SYMBOL CAPACITY 256 CACHE,
   detail VARCHAR,
   payload VARCHAR
 ) TIMESTAMP(ts) PARTITION BY DAY WAL
-DEDUP UPSERT KEYS(ts, vehicle_id)
+DEDUP UPSERT KEYS(ts, vehicle_id, origin)
+;
+ALTER TABLE vehicle_status ADD COLUMN IF NOT EXISTS origin SYMBOL CAPACITY 256 CACHE
+;
+ALTER TABLE vehicle_status DEDUP ENABLE UPSERT KEYS(ts, vehicle_id, origin)
+;
+ALTER TABLE rejections ADD COLUMN IF NOT EXISTS origin SYMBOL CAPACITY 256 CACHE
+;
+ALTER TABLE rejections DEDUP ENABLE UPSERT KEYS(ts, vehicle_id, origin)
 ;

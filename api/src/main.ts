@@ -91,7 +91,7 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
       log.warn({ err }, 'questdb /settings not reachable, ilp protocol 1')
       return 1 as const
     })
-    own = createIngest(config, { log: log.child({ part: 'api-ilp-writer' }), questdbHttpUrl: questdb.httpUrl, protocolVersion: version })
+    own = createIngest(config, { log: log.child({ part: 'api-ilp-writer' }), questdbHttpUrl: questdb.httpUrl, protocolVersion: version, origin: `${nodeId(config)}/api` })
   }
   const pipeline = deps.pipeline ?? (own as NonNullable<typeof own>).pipeline
   const apiKeys = openApiKeyStore(config.DATA_DIR, config.API_KEYS)

@@ -7,7 +7,18 @@ import { createBuffer, SenderOptions, type SenderBuffer } from '@questdb/nodejs-
 import type { IlpEncoder, IlpProtocolVersion, Rows } from '../../gateway/src/index.js'
 import { FLOAT_FIELDS } from '../../schemas/reading-fields.js'
 
-export function createIlpEncoder (opts: { protocolVersion?: IlpProtocolVersion } = {}): IlpEncoder {
+export interface IlpEncoderOptions {
+  protocolVersion?: IlpProtocolVersion
+  /**
+   * The writing process (node, worker), a symbol of every status and rejection
+   * row: those are keyed by a received time that is unique only within one
+   * process, so the origin in their DEDUP keys keeps two processes' rows
+   * apart, while a replay of the same lines still upserts.
+   */
+  origin?: string
+}
+
+export function createIlpEncoder (opts: IlpEncoderOptions = {}): IlpEncoder {
   // protocol_version is fixed so nothing asks a server for it
   const buf: SenderBuffer = createBuffer(new SenderOptions(`http::addr=127.0.0.1:9000;protocol_version=${opts.protocolVersion ?? 1};init_buf_size=65536;max_buf_size=268435456`))
 
@@ -38,12 +49,15 @@ export function createIlpEncoder (opts: { protocolVersion?: IlpProtocolVersion }
       buf.at(BigInt(row.tsUs), 'us')
     }
     for (const row of rows.status) {
-      buf.table('vehicle_status').symbol('vehicle_id', row.vehicleId).booleanColumn('online', row.online)
+      buf.table('vehicle_status').symbol('vehicle_id', row.vehicleId)
+      if (opts.origin !== undefined) buf.symbol('origin', opts.origin)
+      buf.booleanColumn('online', row.online)
       buf.at(BigInt(row.tsUs), 'us')
     }
     for (const row of rows.rejections) {
       buf.table('rejections').symbol('vehicle_id', row.vehicleId).symbol('reason', row.reason)
-        .stringColumn('topic', row.topic).stringColumn('detail', row.detail).stringColumn('payload', row.payload)
+      if (opts.origin !== undefined) buf.symbol('origin', opts.origin)
+      buf.stringColumn('topic', row.topic).stringColumn('detail', row.detail).stringColumn('payload', row.payload)
       buf.at(BigInt(row.receivedUs), 'us')
     }
     return buf.toBufferNew()

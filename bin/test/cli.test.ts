@@ -120,9 +120,3 @@ t.test('a port in use: one line naming it and its variable, exit 1', async t => 
   const httpPort = await occupy(t)
   oneLine(t, await runLong(t, { ...base, DATA_DIR: tempDir(t), MQTT_PORT: '0', HTTP_PORT: String(httpPort) }, 'start'), new RegExp(`^fleetgate: 127\\.0\\.0\\.1:${httpPort} \\(HTTP_PORT\\) is already in use`), 1)
 })
-
-t.test('start refuses GATEWAY_WORKERS with REDIS_URL, before starting anything', async t => {
-  const dataDir = tempDir(t)
-  const r = run({ DATA_DIR: dataDir, GATEWAY_WORKERS: '2', REDIS_URL: 'redis://127.0.0.1:1' }, 'start')
-  oneLine(t, r, /^fleetgate: GATEWAY_WORKERS with REDIS_URL is not supported yet/, 1)
-})

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { Logger } from 'pino'
-import { gatewayAddressFile, type Config } from '../../schemas/config.js'
+import { gatewayAddressFile, nodeId, type Config } from '../../schemas/config.js'
 import { createLocalLiveBus, type LiveBus } from '../../lib/live-bus.js'
 import { createFleetBroker, type Addresses, type BrokerOptions, type FleetBroker } from './broker/broker.js'
 import { openDeviceRegistry, type DeviceRegistry } from './broker/device-registry.js'
@@ -30,6 +30,10 @@ export interface GatewayDeps {
   questdbUp?: () => boolean
   /** With REDIS_URL: the bus's line for /readyz while it is down. */
   busDegraded?: () => string[]
+  /** This process among all that write to the same QuestDB (default: NODE_ID, else hostname-pid); see IlpEncoderOptions. */
+  origin?: string
+  /** How long a new session's online record waits for a handover from a node or worker that held the vehicle (default 0: at once). */
+  holdOnlineMs?: () => number
 }
 
 export interface Gateway {
@@ -119,7 +123,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
   const sink: DurableSink = config.ACK_MODE === 'commit'
     ? { write: chunk => spool.append(chunk).then(r => r.confirmed) }
     : { write: chunk => spool.append(chunk) }
-  const ingest = createIngest(config, { log, questdbHttpUrl: deps.questdbHttpUrl, protocolVersion: questdb.state().ilpProtocol, metrics, live, sink })
+  const ingest = createIngest(config, { log, questdbHttpUrl: deps.questdbHttpUrl, protocolVersion: questdb.state().ilpProtocol, origin: deps.origin ?? nodeId(config), metrics, live, sink })
   useProtocol = ingest.useProtocol
   const { pipeline, toRows } = ingest
 
@@ -135,7 +139,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     metrics,
     rateLimit: config.DEVICE_RATE_LIMIT,
     maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
-    ...(deps.onSession ? { onSession: deps.onSession } : {})
+    ...(deps.onSession ? { onSession: deps.onSession } : {}),
+    ...(deps.holdOnlineMs ? { holdOnlineMs: deps.holdOnlineMs } : {})
   })
   registry.watch(vehicleId => {
     log.info({ vehicleId }, 'token revoked, disconnecting')

@@ -20,5 +20,5 @@ export { ilpProtocolVersion, type IlpProtocolVersion } from './questdb/tables.js
 export { openDeviceRegistry, registryPath, issueToken, issueTokenBatch, revokeToken, hasActiveToken, listDevices, type DeviceRegistry, type DeviceRecord } from './broker/device-registry.js'
 
 // scale-out across machines
-export { createRedisBus, joinBus, parseLiveBatch, type RedisBus } from './bus/redis-bus.js'
+export { createRedisBus, joinBus, type RedisBus } from './bus/redis-bus.js'
 export { openRegistryStream, type RegistryStream } from './bus/registry-stream.js'

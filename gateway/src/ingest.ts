@@ -29,6 +29,8 @@ export interface IngestDeps {
    * ILP writer straight to QuestDB: durable once QuestDB answered 2xx.
    */
   sink?: DurableSink
+  /** The `origin` of status and rejection rows (see IlpEncoderOptions): this process, e.g. NODE_ID or NODE_ID/api. */
+  origin: string
 }
 
 export interface Ingest {
@@ -46,7 +48,7 @@ export function createIngest (config: Config, deps: IngestDeps): Ingest {
   // the hand-written encoder: byte-identical to the official client's on the
   // hostile corpus (gateway/test/questdb/ilp-fast-encoder.test.ts) and cheaper
   // per row (npm run bench -- encoder)
-  const encoder = createSwitchableEncoder(deps.protocolVersion)
+  const encoder = createSwitchableEncoder(deps.protocolVersion, deps.origin)
   const writer = deps.sink
     ? null
     : createIlpWriter({
@@ -83,10 +85,10 @@ export function countIlpFlush (metrics: GatewayMetrics): NonNullable<IlpSenderOp
 }
 
 /** The hand-written encoder, whose protocol changes once QuestDB's /settings has answered. */
-function createSwitchableEncoder (initial: IlpProtocolVersion): IlpEncoder & { use: (version: IlpProtocolVersion) => void } {
-  let current = createFastIlpEncoder({ protocolVersion: initial })
+function createSwitchableEncoder (initial: IlpProtocolVersion, origin: string): IlpEncoder & { use: (version: IlpProtocolVersion) => void } {
+  let current = createFastIlpEncoder({ protocolVersion: initial, origin })
   return {
     encode: rows => current.encode(rows),
-    use (version) { current = createFastIlpEncoder({ protocolVersion: version }) }
+    use (version) { current = createFastIlpEncoder({ protocolVersion: version, origin }) }
   }
 }

@@ -11,7 +11,7 @@ import { freePorts } from '../../lib/free-ports.js'
 import { superviseQuestDb, type QuestDbPorts, type SupervisedQuestDb } from '../../lib/questdb/managed.js'
 import { buildGateway, type Gateway } from './gateway.js'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
-import { createRedisBus, joinBus, type RedisBus } from './bus/redis-bus.js'
+import { createRedisBus, joinBus, HANDOVER_WAIT_MS, type RedisBus } from './bus/redis-bus.js'
 import { openRegistryStream, type RegistryStream } from './bus/registry-stream.js'
 import { registryPath } from './broker/device-registry.js'
 
@@ -117,14 +117,17 @@ export async function runGateway (config: Config, log: Logger, opts: { live?: Li
       metrics,
       ...(managed ? { questdbUp: managed.up } : {}),
       ...(opts.live ? { live: opts.live } : {}),
-      ...(bus ? { onSession: bus.announceSession, busDegraded: bus.degraded } : {})
+      ...(bus ? { onSession: bus.announceSession, busDegraded: bus.degraded, holdOnlineMs: () => bus?.up() === true ? HANDOVER_WAIT_MS : 0 } : {})
     })
   } catch (err) {
     await bus?.close()
     await managed?.stop()
     throw err
   }
-  const leaveBus = bus ? joinBus(bus, node, gateway) : () => {}
+  const broker = gateway.broker
+  const leaveBus = bus
+    ? joinBus(bus, node, gateway.live, { takeover: (vehicleId, sid, reply) => { reply(broker.takeover(vehicleId, sid)) }, handover: broker.handover })
+    : () => {}
   let registryStream: RegistryStream | null = null
   if (config.REDIS_URL) {
     const g = gateway

@@ -27,7 +27,7 @@ async function fakeQuestDb (t: Test): Promise<{ url: string, bodies: Buffer[] }>
 t.test('without a sink: lines to QuestDB over ILP/HTTP, durable once it answered, counted', async t => {
   const qdb = await fakeQuestDb(t)
   const config = loadConfig({}, { DATA_DIR: tempDir(t), ILP_FLUSH_INTERVAL_MS: 5 })
-  const ingest = createIngest(config, { log: quietLogger(), questdbHttpUrl: qdb.url, protocolVersion: 1 })
+  const ingest = createIngest(config, { log: quietLogger(), questdbHttpUrl: qdb.url, protocolVersion: 1, origin: 'test' })
   t.teardown(() => ingest.close(0))
   const outcome = await ingest.pipeline.ingest('v1', 'telemetry', 'fleet/v1/telemetry', reading())
   t.equal(outcome.readings, 1)
@@ -47,7 +47,7 @@ t.test('with a sink: the lines go there and nowhere else', async t => {
   const qdb = await fakeQuestDb(t)
   const config = loadConfig({}, { DATA_DIR: tempDir(t) })
   const chunks: Buffer[] = []
-  const ingest = createIngest(config, { log: quietLogger(), questdbHttpUrl: qdb.url, protocolVersion: 1, sink: { write: async c => { chunks.push(c) } } })
+  const ingest = createIngest(config, { log: quietLogger(), questdbHttpUrl: qdb.url, protocolVersion: 1, origin: 'test', sink: { write: async c => { chunks.push(c) } } })
   const outcome = await ingest.pipeline.ingest('v1', 'telemetry', 'fleet/v1/telemetry', reading())
   t.equal(outcome.readings, 1)
   t.equal(chunks.length, 1)
@@ -62,7 +62,7 @@ t.test('readings reach the live bus it was given', async t => {
   const live = createLocalLiveBus()
   const seen: string[] = []
   live.subscribe(m => { seen.push(`${m.kind}:${m.vehicleId}:${m.items.length}`) })
-  const ingest = createIngest(config, { log: quietLogger(), questdbHttpUrl: qdb.url, protocolVersion: 1, live, sink: { write: async () => {} } })
+  const ingest = createIngest(config, { log: quietLogger(), questdbHttpUrl: qdb.url, protocolVersion: 1, origin: 'test', live, sink: { write: async () => {} } })
   await ingest.pipeline.ingest('v1', 'telemetry', 'fleet/v1/telemetry', reading())
   t.same(seen, ['telemetry:v1:1'])
 })

@@ -132,4 +132,5 @@ t.test('two gateway workers behind one port', async t => {
   t.equal(await duplicateReadings(db.pgUrl), 0, 'none twice')
   const status = await query<{ online: boolean, ts: string }>(db.pgUrl, "SELECT online, ts FROM vehicle_status WHERE vehicle_id = 'w-take' ORDER BY ts")
   t.ok(status.length > 0 && status.every(s => s.online), `w-take: online, and no offline from the takeover (${status.map(s => s.online).join(', ')})`)
+  t.equal(status.length, 1, 'and online once: the worker it moved to had the status handed over')
 })

@@ -16,7 +16,8 @@ import { skipConsumedPublishes } from './consumed-publish.js'
 import { createListeners, type Addresses, type ListenOptions } from './listeners.js'
 import { relayLive } from './live-relay.js'
 import { createPublishPath } from './publish.js'
-import { createSessions } from './sessions.js'
+import { createSessions, type Handover } from './sessions.js'
+import { createRateLimiter } from './rate-limit.js'
 
 export { MAX_CONNECT_BYTES, MAX_TOPIC_OVERHEAD, type Addresses, type ListenOptions } from './listeners.js'
 
@@ -38,7 +39,17 @@ export interface BrokerOptions {
    * their own session of the vehicle (see `takeover`).
    */
   onSession?: (event: { vehicleId: string, sid: number, started: boolean }) => void
+  /**
+   * How long a new session's online record waits for a `handover` (ms; 0 or
+   * absent: it is recorded at once). With brokers beside this one, the
+   * vehicle may be online in one of them: the handover says so, and no second
+   * online is recorded. Without one in time, online is recorded (at worst a
+   * repeat, never a loss).
+   */
+  holdOnlineMs?: () => number
 }
+
+export type { Handover } from './sessions.js'
 
 export interface FleetBroker {
   aedes: Aedes
@@ -50,9 +61,12 @@ export interface FleetBroker {
   disconnect: (vehicleId: string) => void
   /**
    * Another broker now holds the vehicle's session: ends the session `sid`
-   * here, if it is still the current one, without recording offline.
+   * here, if it is still the current one, without recording offline, and
+   * returns what the new session's broker needs (null: no such session).
    */
-  takeover: (vehicleId: string, sid: number) => void
+  takeover: (vehicleId: string, sid: number) => Handover | null
+  /** The handover for this broker's session `sid` (null: the other broker had nothing). */
+  handover: (vehicleId: string, sid: number, h: Handover | null) => void
   close: () => Promise<void>
 }
 
@@ -62,9 +76,10 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
     metrics.refused.inc({ reason })
   }
 
-  const sessions = createSessions({ log, pipeline, onSession: opts.onSession })
+  const limiter = createRateLimiter(opts.rateLimit)
+  const sessions = createSessions({ log, pipeline, limiter, onSession: opts.onSession, holdOnlineMs: opts.holdOnlineMs })
   const auth = createAuth({ registry, internalToken: opts.internalToken, refuse, accepted: sessions.accepted })
-  const publishPath = createPublishPath({ log, pipeline, toRows, metrics, sessions, refuse, rateLimit: opts.rateLimit })
+  const publishPath = createPublishPath({ log, pipeline, toRows, metrics, sessions, refuse, rateLimit: opts.rateLimit, limiter })
 
   const aedes = new Aedes({
     concurrency: 1000,
@@ -87,7 +102,6 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
     return n
   })
 
-  aedes.on('clientDisconnect', client => { publishPath.forget(client.id) })
   aedes.on('clientReady', client => {
     if (roleOf(client) === 'vehicle') sessions.ready(client)
   })
@@ -118,11 +132,13 @@ export function createFleetBroker (opts: BrokerOptions): FleetBroker {
     inflight: publishPath.inflight,
     disconnect: sessions.disconnect,
     takeover: sessions.takeover,
+    handover: sessions.handover,
     async close () {
       publishPath.stopAccepting()
       stopLive()
       listeners.close()
       await new Promise<void>(resolve => aedes.close(() => resolve()))
+      sessions.close()
     }
   }
 }

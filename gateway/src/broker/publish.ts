@@ -11,7 +11,7 @@ import type { Outcome, Pipeline } from '../ingest/pipeline.js'
 import type { ToRows } from '../ingest/to-rows.js'
 import type { GatewayMetrics } from '../metrics.js'
 import { roleOf } from './auth.js'
-import { createRateLimiter } from './rate-limit.js'
+import type { RateLimiter } from './rate-limit.js'
 import { statusWord, type Sessions } from './sessions.js'
 
 const NOTHING: Outcome = { readings: 0, events: 0, rejections: [] }
@@ -25,6 +25,8 @@ export interface PublishOptions {
   refuse: (reason: string) => void
   /** Readings per second per vehicle; 0: unlimited. */
   rateLimit: number
+  /** The buckets of that limit (they outlive sessions and move with takeovers). */
+  limiter: RateLimiter
 }
 
 export interface PublishPath {
@@ -33,15 +35,13 @@ export interface PublishPath {
   inflight: () => number
   /** Refuses new publishes (they are not acknowledged, so devices resend them elsewhere). */
   stopAccepting: () => void
-  /** A client's connection ended: its rate-limit bucket goes. */
-  forget: (clientId: string) => void
 }
 
 export function createPublishPath (opts: PublishOptions): PublishPath {
   const { log, pipeline, toRows, metrics, sessions, refuse } = opts
   let accepting = true
   let inflight = 0
-  const limiter = createRateLimiter(opts.rateLimit)
+  const { limiter } = opts
   async function throttle (vehicleId: string, outcome: Outcome): Promise<void> {
     const wait = limiter.take(vehicleId, outcome.readings + outcome.events)
     if (wait > 0) {
@@ -125,7 +125,6 @@ export function createPublishPath (opts: PublishOptions): PublishPath {
   return {
     authorizePublish,
     inflight: () => inflight,
-    stopAccepting () { accepting = false },
-    forget (clientId) { limiter.forget(clientId) }
+    stopAccepting () { accepting = false }
   }
 }

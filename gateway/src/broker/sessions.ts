@@ -8,6 +8,15 @@ import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { vehicleTopic } from '../../../schemas/topics.js'
 import type { Pipeline } from '../ingest/pipeline.js'
+import type { RateLimiter } from './rate-limit.js'
+
+/** What a broker that lost a vehicle's session to another hands over to it. */
+export interface Handover {
+  /** The last status this broker stored for the vehicle (null: none yet). */
+  status: boolean | null
+  /** The vehicle's rate-limit budget (null: full). */
+  tokens: number | null
+}
 
 /** true for "online", false for "offline", null for anything else (as to-rows.ts reads a status). */
 export function statusWord (payload: Buffer | string): boolean | null {
@@ -26,6 +35,9 @@ export interface SessionOptions {
   pipeline: Pipeline
   /** As BrokerOptions.onSession. */
   onSession?: ((event: { vehicleId: string, sid: number, started: boolean }) => void) | undefined
+  /** As BrokerOptions.holdOnlineMs. */
+  holdOnlineMs?: (() => number) | undefined
+  limiter: RateLimiter
 }
 
 export interface Sessions {
@@ -39,11 +51,13 @@ export interface Sessions {
   storedStatus: (vehicleId: string) => boolean | undefined
   statusStored: (vehicleId: string, up: boolean) => void
   disconnect: (vehicleId: string) => void
-  takeover: (vehicleId: string, sid: number) => void
+  takeover: (vehicleId: string, sid: number) => Handover | null
+  handover: (vehicleId: string, sid: number, h: Handover | null) => void
+  close: () => void
 }
 
 export function createSessions (opts: SessionOptions): Sessions {
-  const { log, pipeline } = opts
+  const { log, pipeline, limiter } = opts
   const arriving = new Map<string, Client>()
   const sessions = new Map<string, Client>()
   // the last status stored per vehicle, whoever said it (the session, the
@@ -53,6 +67,24 @@ export function createSessions (opts: SessionOptions): Sessions {
   let nextSid = 0
   const sids = new WeakMap<Client, number>()
   const takenOver = new WeakSet<Client>()
+  // online records waiting for a handover (see holdOnlineMs)
+  const holding = new Map<string, { sid: number, timer: NodeJS.Timeout }>()
+
+  function holdOnline (vehicleId: string, sid: number): void {
+    const before = holding.get(vehicleId)
+    if (before !== undefined) clearTimeout(before.timer)
+    const ms = opts.holdOnlineMs?.() ?? 0
+    if (ms <= 0) {
+      holding.delete(vehicleId)
+      recordStatus(vehicleId, true)
+      return
+    }
+    const timer = setTimeout(() => {
+      holding.delete(vehicleId)
+      recordStatus(vehicleId, true)
+    }, ms)
+    holding.set(vehicleId, { sid, timer })
+  }
 
   function recordStatus (vehicleId: string, up: boolean): void {
     if (status.get(vehicleId) === up) return
@@ -78,9 +110,9 @@ export function createSessions (opts: SessionOptions): Sessions {
       // [MQTT-3.1.4-2] one session per client id: Aedes closes the one it
       // knows, this closes one it lost track of in concurrent CONNECTs
       if (before !== undefined && before !== client) endConnection(before)
-      recordStatus(id, true)
       const sid = ++nextSid
       sids.set(client, sid)
+      holdOnline(id, sid)
       opts.onSession?.({ vehicleId: id, sid, started: true })
     },
     ended (client) {
@@ -88,12 +120,16 @@ export function createSessions (opts: SessionOptions): Sessions {
       if (arriving.get(id) === client) arriving.delete(id)
       if (sessions.get(id) === client) sessions.delete(id)
       if (arriving.has(id) || sessions.has(id)) return
+      const held = holding.get(id)
+      if (held !== undefined) { clearTimeout(held.timer); holding.delete(id) }
       if (takenOver.has(client)) {
         // the vehicle is online elsewhere: whatever this broker stored last
         // is no guide to what it stores next
         status.delete(id)
         return
       }
+      // no handover came in time: the session was this vehicle's only one
+      if (held !== undefined) recordStatus(id, true)
       recordStatus(id, false)
       const sid = sids.get(client)
       if (sid !== undefined) opts.onSession?.({ vehicleId: id, sid, started: false })
@@ -108,9 +144,26 @@ export function createSessions (opts: SessionOptions): Sessions {
     },
     takeover (vehicleId, sid) {
       const s = sessions.get(vehicleId)
-      if (s === undefined || sids.get(s) !== sid) return
+      if (s === undefined || sids.get(s) !== sid) return null
+      // an online record still held is the new broker's to make, if any
+      const h: Handover = { status: holding.has(vehicleId) ? null : status.get(vehicleId) ?? null, tokens: limiter.budget(vehicleId) }
       takenOver.add(s)
       endConnection(s)
+      return h
+    },
+    handover (vehicleId, sid, h) {
+      if (h?.tokens != null) limiter.absorb(vehicleId, h.tokens)
+      const held = holding.get(vehicleId)
+      if (held === undefined || held.sid !== sid) return
+      clearTimeout(held.timer)
+      holding.delete(vehicleId)
+      // online elsewhere until now: stored already, not twice
+      if (h?.status === true) status.set(vehicleId, true)
+      else recordStatus(vehicleId, true)
+    },
+    close () {
+      for (const h of holding.values()) clearTimeout(h.timer)
+      holding.clear()
     }
   }
 }

@@ -26,6 +26,17 @@ import type { IlpProtocolVersion } from './tables.js'
 import { GW_ERR_ILP_ENCODE } from '../errors.js'
 import { FLOAT_FIELDS } from '../../../schemas/reading-fields.js'
 
+export interface IlpEncoderOptions {
+  protocolVersion?: IlpProtocolVersion
+  /**
+   * The writing process (node, worker), a symbol of every status and rejection
+   * row: those are keyed by a received time that is unique only within one
+   * process, so the origin in their DEDUP keys keeps two processes' rows
+   * apart, while a replay of the same lines still upserts.
+   */
+  origin?: string
+}
+
 const NEEDS_NAME_ESCAPE = /[ ,=\n\r\\]/
 const NAME_ESCAPE = /[ ,=\n\r\\]/g
 const NEEDS_STRING_ESCAPE = /["\n\r\\]/
@@ -71,7 +82,8 @@ interface LineSink {
 // ` name=` and `,name=` of every double column
 const FLOAT_PREFIX = FLOAT_FIELDS.map(f => [' ' + f + '=', ',' + f + '='] as const)
 
-function writeRows (rows: Rows, w: LineSink): void {
+/** `origin`: the `,origin=<symbol>` of status and rejection lines, or '' (see ilp-encoder.ts). */
+function writeRows (rows: Rows, w: LineSink, origin: string): void {
   for (const row of rows.readings) {
     const r = row.reading
     w.text('readings,vehicle_id=' + name(row.vehicleId))
@@ -97,23 +109,24 @@ function writeRows (rows: Rows, w: LineSink): void {
     w.at(row.tsUs)
   }
   for (const row of rows.status) {
-    w.text('vehicle_status,vehicle_id=' + name(row.vehicleId) + ' online=' + (row.online ? 't' : 'f'))
+    w.text('vehicle_status,vehicle_id=' + name(row.vehicleId) + origin + ' online=' + (row.online ? 't' : 'f'))
     w.at(row.tsUs)
   }
   for (const row of rows.rejections) {
-    w.text('rejections,vehicle_id=' + name(row.vehicleId) + ',reason=' + name(row.reason) +
+    w.text('rejections,vehicle_id=' + name(row.vehicleId) + ',reason=' + name(row.reason) + origin +
       ' topic="' + str(row.topic) + '",detail="' + str(row.detail) + '",payload="' + str(row.payload) + '"')
     w.at(row.receivedUs)
   }
 }
 
-export function createFastIlpEncoder (opts: { protocolVersion?: IlpProtocolVersion } = {}): IlpEncoder {
+export function createFastIlpEncoder (opts: IlpEncoderOptions = {}): IlpEncoder {
   const sink = opts.protocolVersion === 2 ? binarySink() : textSink()
+  const origin = opts.origin === undefined ? '' : ',origin=' + name(opts.origin)
   return {
     encode (rows) {
       if (rows.readings.length + rows.events.length + rows.status.length + rows.rejections.length === 0) return null
       sink.reset()
-      writeRows(rows, sink)
+      writeRows(rows, sink, origin)
       return sink.take()
     }
   }

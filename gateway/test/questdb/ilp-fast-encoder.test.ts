@@ -42,6 +42,23 @@ t.test('escaping of names, symbols and strings; big timestamps', async t => {
   t.equal(fast2.encode(rows)?.toString('hex'), official2.encode(rows)?.toString('hex'), 'protocol 2')
 })
 
+t.test('the origin symbol of status and rejection rows, escaped like any symbol', async t => {
+  const rows = emptyRows()
+  rows.readings.push({ vehicleId: 'v', tsUs: 1, receivedUs: 2, reading: { ts: 'x', lat: 0.1, lon: -1 } })
+  rows.rejections.push({ vehicleId: 'v', receivedUs: 3, topic: 't', reason: 'schema', detail: 'd', payload: 'p' })
+  rows.status.push({ vehicleId: 'v', tsUs: 4, online: false })
+  for (const origin of ['gw1/0', 'a b,c=d\\e']) {
+    for (const protocolVersion of [1, 2] as const) {
+      const b = createFastIlpEncoder({ protocolVersion, origin }).encode(rows) as Buffer
+      t.ok(b.equals(createIlpEncoder({ protocolVersion, origin }).encode(rows) as Buffer), `${origin}, protocol ${protocolVersion}: identical`)
+    }
+  }
+  const text = createFastIlpEncoder({ origin: 'gw1/0' }).encode(rows)?.toString('utf8') ?? ''
+  t.match(text, /^rejections,vehicle_id=v,reason=schema,origin=gw1\/0 /m)
+  t.match(text, /^vehicle_status,vehicle_id=v,origin=gw1\/0 online=f /m)
+  t.match(text, /^readings,vehicle_id=v lat=/m, 'readings are keyed by their own time: no origin')
+})
+
 t.test('protocol 2 writes a double as ==, type 16 and 8 bytes little-endian', async t => {
   const rows = emptyRows()
   rows.readings.push({ vehicleId: 'v', tsUs: 1795243423432123, receivedUs: 1795243423432999, reading: { ts: 'x', lat: 0.1, lon: -1 } })

@@ -4,7 +4,7 @@
 // `$fleet/live/batch` (see topics.ts), JSON arrays of LiveMessage, one per
 // event-loop turn of the gateway.
 import { EventEmitter } from 'node:events'
-import type { Reading, VehicleEvent } from './types.js'
+import type { Alert, Reading, VehicleEvent } from './types.js'
 
 /** A reading as the live feed and the history API present it. */
 export type Position = Omit<Reading, 'ts'> & { vehicle_id: string, ts: string }
@@ -15,6 +15,7 @@ export type LiveMessage =
   | { kind: 'telemetry', vehicleId: string, items: Position[] }
   | { kind: 'events', vehicleId: string, items: LiveEvent[] }
   | { kind: 'status', vehicleId: string, items: LiveStatus[] }
+  | { kind: 'alert', vehicleId: string, items: Alert[] }
 
 export interface LiveSource {
   subscribe: (fn: (msg: LiveMessage) => void) => () => void

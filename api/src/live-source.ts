@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import { INTERNAL_CLIENT_PREFIX, INTERNAL_USERNAME, LIVE_TOPIC_FILTER, LIVE_BATCH_TOPIC, isVehicleId } from '../../schemas/topics.js'
 import type { LiveMessage, LiveSource } from '../../schemas/live.js'
 
-const KINDS: ReadonlySet<string> = new Set(['telemetry', 'events', 'status'])
+const KINDS: ReadonlySet<string> = new Set(['telemetry', 'events', 'status', 'alert'])
 
 export function createMqttLiveSource (url: string, token: string, log: Logger): LiveSource & { connected: () => boolean } {
   const ee = new EventEmitter()

@@ -4,7 +4,7 @@
 // in reverse order.
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import type { Logger } from 'pino'
 import { gatewayAddressFile, type Config } from '../../schemas/config.js'
 import { createLocalLiveBus, type LiveBus } from '../../schemas/live.js'
@@ -20,6 +20,7 @@ import { openSpool, type Spool } from './spool/spool.js'
 import { prepareQuestDb, type QuestDbPreparation } from './questdb/prepare.js'
 import type { IlpEncoder, IlpProtocolVersion } from './questdb/ilp-encoder.js'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
+import { createGeofencing, type Geofencing } from './geofences/geofencing.js'
 
 export interface GatewayDeps {
   log: Logger
@@ -42,6 +43,7 @@ export interface Gateway {
   bound: Addresses
   broker: FleetBroker
   registry: DeviceRegistry
+  geofencing: Geofencing
   spool: Spool
   pipeline: Pipeline
   live: LiveBus
@@ -111,8 +113,9 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
       log.error({ err, file }, 'ilp lines refused by questdb, kept aside')
     }
   })
+  const spoolDir = deps.spoolDir ?? config.SPOOL_DIR ?? join(config.DATA_DIR, 'spool')
   const spool = await openSpool({
-    dir: deps.spoolDir ?? config.SPOOL_DIR ?? join(config.DATA_DIR, 'spool'),
+    dir: spoolDir,
     log: log.child({ part: 'spool' }),
     sender: afterTables(sender, questdb),
     segmentBytes: config.SPOOL_SEGMENT_BYTES,
@@ -132,7 +135,15 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     maxBatch: config.MAX_BATCH,
     retentionDays: config.RETENTION_DAYS
   }, createMonotonicClock())
-  const pipeline = createPipeline({ toRows, encoder, sink, live, metrics })
+  const geofencing = createGeofencing({
+    dataDir: config.DATA_DIR,
+    maxVertices: config.GEOFENCE_MAX_VERTICES,
+    dwellS: config.GEOFENCE_DWELL_S,
+    name: basename(spoolDir),
+    log: log.child({ part: 'geofences' }),
+    registry: metrics.registry
+  })
+  const pipeline = createPipeline({ toRows, encoder, sink, live, metrics, alertsOf: geofencing.alertsOf })
 
   const registry = openDeviceRegistry(config.DATA_DIR)
   const token = internalToken(config)
@@ -165,6 +176,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     })
   } catch (err) {
     questdb.close()
+    geofencing.close()
     throw err
   }
   // for the simulator and other local clients: the ports actually bound (MQTT_PORT may be 0)
@@ -196,6 +208,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
       // let publishes already waiting for durability get their PUBACK
       while (broker.inflight() > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
       await broker.close()
+      // after the broker: no reading is evaluated any more
+      geofencing.close()
       questdb.close()
       // with QuestDB unreachable, waiting cannot drain anything: what is in the spool stays there for the next start
       await spool.close(questdbDown() ? 0 : Math.max(0, deadline - Date.now()))
@@ -207,7 +221,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     return await closing
   }
 
-  return { addresses, bound, broker, registry, spool, pipeline, live, metrics, internalToken: token, readiness, close }
+  return { addresses, bound, broker, registry, geofencing, spool, pipeline, live, metrics, internalToken: token, readiness, close }
 }
 
 /** The broker's connect URLs with the host it was told to bind: a wildcard is logged as what it is. */

@@ -46,7 +46,7 @@ export interface RedisBus {
   close: () => Promise<void>
 }
 
-const KINDS: ReadonlySet<string> = new Set(['telemetry', 'events', 'status'])
+const KINDS: ReadonlySet<string> = new Set(['telemetry', 'events', 'status', 'alert'])
 
 /** A live batch from the channel, checked as the MQTT live source checks it. */
 export function parseLiveBatch (text: string): LiveMessage[] {

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import type { IlpProtocolVersion } from './ilp-encoder.js'
 
 const TABLES_SQL = new URL('../../../schemas/tables.sql', import.meta.url)
-export const TABLES = ['readings', 'events', 'vehicle_status', 'rejections'] as const
+export const TABLES = ['readings', 'events', 'vehicle_status', 'rejections', 'alerts'] as const
 
 export async function ddlStatements (): Promise<string[]> {
   const text = await readFile(TABLES_SQL, 'utf8')

@@ -314,7 +314,7 @@ export interface Alert {
   id: string
   ts: string
   vehicle_id: string
-  type: 'geofence_enter' | 'geofence_exit' | 'geofence_dwell'
+  type: 'geofence_enter' | 'geofence_exit' | 'geofence_dwell' | 'overspeed'
   geofence_id: string
   geofence_name: string
   lat: number
@@ -329,7 +329,7 @@ export interface Alert {
 
 export interface AlertsQuery {
   vehicle_id?: string
-  type?: 'geofence_enter' | 'geofence_exit' | 'geofence_dwell'
+  type?: 'geofence_enter' | 'geofence_exit' | 'geofence_dwell' | 'overspeed'
   geofence_id?: string
   /**
    * Only alerts at or after this time.

@@ -1,7 +1,7 @@
 // Geofence alerts end to end, API keys required: geofences made over the admin
 // API reach the gateway; vehicles driven over MQTT through a polygon and a
 // circle make exactly one enter and one exit each in QuestDB's `alerts` and on
-// the live feed; a redelivered publish, an out-of-order backlog, a restart
+// the live feed (and one overspeed where the circle has a speed limit); a redelivered publish, an out-of-order backlog, a restart
 // while inside, and a replay after the state was lost make no extra alert.
 import t, { type Test } from 'tap'
 import { readdirSync, rmSync } from 'node:fs'
@@ -76,7 +76,7 @@ t.test('geofence alerts at ingest', async t => {
   t.equal((await http(r, admin, '/api/v1/geofences', 'POST', CIRCLE)).status, 201)
   await gatewayHas(r, 2)
 
-  t.test('through a polygon and a circle: one enter and one exit each, also on the live feed', async t => {
+  t.test('through a polygon and a circle: one enter and one exit each (and one overspeed in the circle), also on the live feed', async t => {
     const live = await openLive(t, wsUrl(r.api.url, `?token=${read}`))
     await subscribe(live, { vehicles: ['v1'] })
     const send = await vehicle(t, r, config, 'v1', tokens.v1 as string)
@@ -84,22 +84,24 @@ t.test('geofence alerts at ingest', async t => {
     for (const p of path) await send(p)
     // a redelivered publish: the same reading again
     await send(path[1] as object)
-    t.equal(await pollCount(db.pgUrl, "SELECT count() n FROM alerts WHERE vehicle_id = 'v1'", 4), 4)
+    t.equal(await pollCount(db.pgUrl, "SELECT count() n FROM alerts WHERE vehicle_id = 'v1'", 5), 5)
     t.same(await alertsOf(db.pgUrl, 'v1'), [
       { type: 'geofence_enter', geofence_id: 'yard', ts_ms: T0 + 10000 },
       { type: 'geofence_exit', geofence_id: 'yard', ts_ms: T0 + 30000 },
       { type: 'geofence_enter', geofence_id: 'plant', ts_ms: T0 + 40000 },
+      // 30 km/h in its 20 km/h limit: once for the stretch, not again at the next reading
+      { type: 'overspeed', geofence_id: 'plant', ts_ms: T0 + 40000 },
       { type: 'geofence_exit', geofence_id: 'plant', ts_ms: T0 + 60000 }
     ])
     const m = await live.next(x => x.type === 'alert' && (x as { alert?: { type: string, geofence_id: string } }).alert?.geofence_id === 'plant' && (x as { alert?: { type: string } }).alert?.type === 'geofence_exit', 'the plant exit on the live feed') as unknown as { alert: Record<string, unknown> }
     t.match(m.alert, { vehicle_id: 'v1', geofence_name: 'Plant', id: `v1.plant.geofence_exit.${(T0 + 60000) * 1000}` })
-    t.equal(live.messages.filter(x => x.type === 'alert').length, 4, 'four alerts on the feed, none for the redelivery')
+    t.equal(live.messages.filter(x => x.type === 'alert').length, 5, 'five alerts on the feed, none for the redelivery')
 
     const listed = await http(r, read, '/api/v1/alerts?vehicle_id=v1&limit=3')
     t.equal(listed.status, 200)
-    t.same(listed.body.alerts.map((a: { type: string, geofence_id: string }) => `${a.geofence_id}:${a.type}`), ['plant:geofence_exit', 'plant:geofence_enter', 'yard:geofence_exit'], 'newest first')
+    t.same(listed.body.alerts.map((a: { type: string, geofence_id: string }) => `${a.geofence_id}:${a.type}`), ['plant:geofence_exit', 'plant:geofence_enter', 'plant:overspeed'], 'newest first; one instant in vehicle, geofence, type order')
     const rest = await http(r, read, `/api/v1/alerts?vehicle_id=v1&limit=3&before=${encodeURIComponent(listed.body.next_before)}`)
-    t.same(rest.body.alerts.map((a: { type: string, geofence_id: string }) => `${a.geofence_id}:${a.type}`), ['yard:geofence_enter'])
+    t.same(rest.body.alerts.map((a: { type: string, geofence_id: string }) => `${a.geofence_id}:${a.type}`), ['yard:geofence_exit', 'yard:geofence_enter'])
     t.equal(rest.body.next_before, null)
     t.equal((await http(r, read, '/api/v1/alerts?geofence_id=plant&type=geofence_enter')).body.alerts.length, 1)
   })

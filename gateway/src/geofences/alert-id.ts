@@ -5,7 +5,7 @@ import type { Alert } from '../../../schemas/types.js'
 import { microsToIso } from '../ingest/timestamps.js'
 import type { AlertRow, AlertType } from './geofence-evaluator.js'
 
-const TYPES: ReadonlySet<string> = new Set<AlertType>(['geofence_enter', 'geofence_exit', 'geofence_dwell'])
+const TYPES: ReadonlySet<string> = new Set<AlertType>(['geofence_enter', 'geofence_exit', 'geofence_dwell', 'overspeed'])
 const ID = /^[A-Za-z0-9_-]{1,64}$/
 
 export interface AlertKey { vehicleId: string, geofenceId: string, type: AlertType, tsUs: number }

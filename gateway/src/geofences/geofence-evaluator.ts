@@ -9,7 +9,7 @@
 import type { ReadingRow } from '../ingest/to-rows.js'
 import type { GeofenceIndex } from './geofence-index.js'
 
-export type AlertType = 'geofence_enter' | 'geofence_exit' | 'geofence_dwell'
+export type AlertType = 'geofence_enter' | 'geofence_exit' | 'geofence_dwell' | 'overspeed'
 
 export interface AlertRow {
   vehicleId: string
@@ -28,6 +28,8 @@ export interface Inside {
   /** Reading time of the entry. */
   sinceUs: number
   dwelled: boolean
+  /** Above the geofence's speed limit at the latest reading: an overspeed alert was raised for this stretch. */
+  over: boolean
 }
 
 export interface VehicleFences {
@@ -63,11 +65,20 @@ export function createGeofenceEvaluator (opts: { index: () => GeofenceIndex, dwe
     dirty = true
     const now = index.containing(r.reading.lon, r.reading.lat)
     const nowIds = new Set<string>()
+    const speed = r.reading.speed_kmh
     for (const g of now) {
       nowIds.add(g.id)
-      if (!v.inside.has(g.id)) {
-        v.inside.set(g.id, { sinceUs: r.tsUs, dwelled: false })
+      let inside = v.inside.get(g.id)
+      if (inside === undefined) {
+        v.inside.set(g.id, (inside = { sinceUs: r.tsUs, dwelled: false, over: false }))
         out.push(alert(r, 'geofence_enter', g.id, g.name))
+      }
+      if (g.speed_limit_kmh !== undefined && speed !== undefined) {
+        if (speed <= g.speed_limit_kmh) inside.over = false
+        else if (!inside.over) {
+          inside.over = true
+          out.push(alert(r, 'overspeed', g.id, g.name))
+        }
       }
     }
     for (const [id, inside] of v.inside) {

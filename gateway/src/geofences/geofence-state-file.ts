@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 
 import { join } from 'node:path'
 import type { VehicleFences } from './geofence-evaluator.js'
 
-type Saved = Record<string, { last_ts_us: number, inside: Record<string, [number, boolean]> }>
+type Saved = Record<string, { last_ts_us: number, inside: Record<string, [number, boolean, boolean?]> }>
 
 export function geofenceStateDir (dataDir: string): string {
   return join(dataDir, 'geofences')
@@ -18,8 +18,8 @@ export function geofenceStateDir (dataDir: string): string {
 export function saveGeofenceState (file: string, state: ReadonlyMap<string, VehicleFences>): void {
   const out: Saved = {}
   for (const [id, v] of state) {
-    const inside: Record<string, [number, boolean]> = {}
-    for (const [g, i] of v.inside) inside[g] = [i.sinceUs, i.dwelled]
+    const inside: Record<string, [number, boolean, boolean?]> = {}
+    for (const [g, i] of v.inside) inside[g] = [i.sinceUs, i.dwelled, i.over]
     out[id] = { last_ts_us: v.lastTsUs, inside }
   }
   const tmp = `${file}.${process.pid}.tmp`
@@ -43,8 +43,8 @@ export function loadGeofenceState (dir: string): Map<string, VehicleFences> {
       if (typeof v?.last_ts_us !== 'number') continue
       const have = state.get(id)
       if (have && have.lastTsUs >= v.last_ts_us) continue
-      const inside = new Map<string, { sinceUs: number, dwelled: boolean }>()
-      for (const [g, [sinceUs, dwelled]] of Object.entries(v.inside ?? {})) inside.set(g, { sinceUs, dwelled })
+      const inside = new Map<string, { sinceUs: number, dwelled: boolean, over: boolean }>()
+      for (const [g, [sinceUs, dwelled, over]] of Object.entries(v.inside ?? {})) inside.set(g, { sinceUs, dwelled, over: over === true })
       state.set(id, { lastTsUs: v.last_ts_us, inside })
     }
   }

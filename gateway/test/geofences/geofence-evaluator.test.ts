@@ -9,8 +9,8 @@ import { createGeofenceIndex, type GeofenceIndex } from '../../src/geofences/geo
 const box: Geofence = { id: 'depot', name: 'Depot', labels: [], updated_at: '2026-01-01T00:00:00Z', geometry: { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]] } }
 const T0 = 1_800_000_000_000_000
 
-function at (s: number, lon: number, id = 'v1'): ReadingRow {
-  return { vehicleId: id, tsUs: T0 + s * 1e6, receivedUs: T0 + s * 1e6, reading: { ts: '', lat: 0.5, lon } }
+function at (s: number, lon: number, id = 'v1', speed?: number): ReadingRow {
+  return { vehicleId: id, tsUs: T0 + s * 1e6, receivedUs: T0 + s * 1e6, reading: { ts: '', lat: 0.5, lon, ...(speed !== undefined ? { speed_kmh: speed } : {}) } }
 }
 
 function setup (dwellS = 0): { index: { current: GeofenceIndex }, ev: ReturnType<typeof createGeofenceEvaluator> } {
@@ -66,4 +66,14 @@ t.test('a deleted geofence is forgotten without an exit; vehicles are apart', as
   t.same(ev.state.get('a')?.inside.size, 0)
   index.current = createGeofenceIndex([box])
   t.same(types(ev.evaluate([at(20, 0.5, 'a')])), ['geofence_enter'], 'inside a geofence made again: a new enter')
+})
+
+t.test('overspeed: once per stretch above a geofence\'s speed limit', async t => {
+  const limited: Geofence = { ...box, id: 'school', name: 'School', speed_limit_kmh: 30 }
+  const ev = createGeofenceEvaluator({ index: () => createGeofenceIndex([limited]), dwellS: 0 })
+  t.same(types(ev.evaluate([at(0, 0.5, 'v', 45)])), ['geofence_enter', 'overspeed'], 'entering too fast')
+  t.same(ev.evaluate([at(10, 0.5, 'v', 50)]), [], 'still too fast: no second alert')
+  t.same(ev.evaluate([at(20, 0.5, 'v', 30)]), [], 'at the limit')
+  t.match(ev.evaluate([at(30, 0.5, 'v', 31)]), [{ type: 'overspeed', geofenceId: 'school', speedKmh: 31 }], 'a new stretch')
+  t.same(types(ev.evaluate([at(40, 5, 'v', 90)])), ['geofence_exit'], 'outside: an exit, no overspeed')
 })

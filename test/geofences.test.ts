@@ -116,6 +116,8 @@ t.test('geofence alerts at ingest', async t => {
     t.equal(await pollCount(db.pgUrl, "SELECT count() n FROM alerts WHERE vehicle_id = 'v2'", 2), 2)
     t.same((await alertsOf(db.pgUrl, 'v2')).map(a => `${a.type}@${a.ts_ms - T0}`), ['geofence_enter@100000', 'geofence_exit@120000'])
     t.equal(await count(db.pgUrl, "SELECT count() n FROM readings WHERE vehicle_id = 'v2'"), 7, 'the late readings are stored all the same')
+    const late = (await r.gw.gateway.metrics.registry.getSingleMetric('fleetgate_geofence_late_readings_total')?.get())?.values[0]?.value ?? 0
+    t.ok(late >= 4, `the backlog counted as late (${late})`)
   })
 
   t.test('a restart while inside keeps the state; a replay after the state was lost makes no second alert', async t => {

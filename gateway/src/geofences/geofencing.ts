@@ -41,8 +41,7 @@ export function createGeofencing (opts: GeofencingOptions): Geofencing {
   const r = opts.registry ? { registers: [opts.registry] } : { registers: [] }
   const errors = new Counter({ name: 'fleetgate_geofence_errors_total', help: 'Payloads whose geofence evaluation failed (their readings were stored, without alerts)', ...r })
   const raised = new Counter({ name: 'fleetgate_alerts_total', help: 'Alerts raised at ingest, by type', labelNames: ['type'], ...r })
-  // eslint-disable-next-line no-new
-  new Gauge({ name: 'fleetgate_geofence_late_readings', help: 'Readings not used for geofence crossings because they were not newer than their vehicle\'s latest', ...r, collect () { this.set(evaluator.late()) } })
+  const late = new Counter({ name: 'fleetgate_geofence_late_readings_total', help: 'Readings not used for geofence crossings because they were not newer than their vehicle\'s latest', ...r })
   // eslint-disable-next-line no-new
   new Gauge({ name: 'fleetgate_geofences', help: 'Geofences in this process\'s index', ...r, collect () { this.set(store.index().size) } })
 
@@ -60,9 +59,11 @@ export function createGeofencing (opts: GeofencingOptions): Geofencing {
   return {
     store,
     alertsOf (readings) {
+      const lateBefore = evaluator.late()
       try {
         const alerts = evaluator.evaluate(readings)
         for (const a of alerts) raised.inc({ type: a.type })
+        if (evaluator.late() > lateBefore) late.inc(evaluator.late() - lateBefore)
         return alerts
       } catch (err) {
         errors.inc()

@@ -6,10 +6,11 @@
 // reading is not used for crossings (a redelivered or replayed publish is one
 // too). It is stored as usual; it never raises an enter/exit pair that did not
 // happen, at the price of missing a crossing told only by a late reading.
+import type { Alert } from '../../../schemas/types.js'
 import type { ReadingRow } from '../ingest/to-rows.js'
 import type { GeofenceIndex } from './geofence-index.js'
 
-export type AlertType = 'geofence_enter' | 'geofence_exit' | 'geofence_dwell' | 'overspeed'
+export type AlertType = Alert['type']
 
 export interface AlertRow {
   vehicleId: string

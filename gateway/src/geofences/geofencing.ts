@@ -42,8 +42,9 @@ export function createGeofencing (opts: GeofencingOptions): Geofencing {
   const errors = new Counter({ name: 'fleetgate_geofence_errors_total', help: 'Payloads whose geofence evaluation failed (their readings were stored, without alerts)', ...r })
   const raised = new Counter({ name: 'fleetgate_alerts_total', help: 'Alerts raised at ingest, by type', labelNames: ['type'], ...r })
   const late = new Counter({ name: 'fleetgate_geofence_late_readings_total', help: 'Readings not used for geofence crossings because they were not newer than their vehicle\'s latest', ...r })
+  // every worker holds all of them: summing the workers' gauges would multiply them
   // eslint-disable-next-line no-new
-  new Gauge({ name: 'fleetgate_geofences', help: 'Geofences in this process\'s index', ...r, collect () { this.set(store.index().size) } })
+  new Gauge({ name: 'fleetgate_geofences', help: 'Geofences in the gateway\'s index', aggregator: 'max', ...r, collect () { this.set(store.index().size) } })
 
   function save (): void {
     if (!evaluator.takeDirty()) return

@@ -3,7 +3,7 @@
 // travels on an in-process bus (lib/live-bus.ts); between processes as MQTT
 // messages on `$fleet/live/batch` (see topics.ts), JSON arrays of LiveMessage,
 // one per event-loop turn of the gateway.
-import type { LiveStatusMessage, Position, StoredEvent } from './types.js'
+import type { Alert, LiveStatusMessage, Position, StoredEvent } from './types.js'
 
 /** A reading as the live feed and the history API present it (api/position.schema.json). */
 export type { Position }
@@ -16,3 +16,4 @@ export type LiveMessage =
   | { kind: 'telemetry', vehicleId: string, items: Position[] }
   | { kind: 'events', vehicleId: string, items: LiveEvent[] }
   | { kind: 'status', vehicleId: string, items: LiveStatus[] }
+  | { kind: 'alert', vehicleId: string, items: Alert[] }

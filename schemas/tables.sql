@@ -63,3 +63,20 @@ ALTER TABLE rejections ADD COLUMN IF NOT EXISTS origin SYMBOL CAPACITY 256 CACHE
 ;
 ALTER TABLE rejections DEDUP ENABLE UPSERT KEYS(ts, vehicle_id, origin)
 ;
+-- Alerts raised at ingest (geofences): ts is the raising reading's time, so a
+-- replay of the spool or a redelivered publish upserts the same row.
+CREATE TABLE IF NOT EXISTS alerts (
+  ts TIMESTAMP,
+  vehicle_id SYMBOL CAPACITY 16384 CACHE,
+  type SYMBOL CAPACITY 32 CACHE,
+  geofence_id SYMBOL CAPACITY 16384 CACHE,
+  geofence_name VARCHAR,
+  lat DOUBLE,
+  lon DOUBLE,
+  speed_kmh DOUBLE,
+  received_at TIMESTAMP,
+  acked_by SYMBOL CAPACITY 1024 CACHE,
+  acked_at TIMESTAMP
+) TIMESTAMP(ts) PARTITION BY DAY WAL
+DEDUP UPSERT KEYS(ts, vehicle_id, geofence_id, type)
+;

@@ -48,12 +48,15 @@ export const LIVE_TOPIC_FILTER = '$fleet/live/#'
 export const LIVE_BATCH_TOPIC = '$fleet/live/batch'
 export const LIVE_BATCH_MAX = 1000
 
+/** The kinds of live messages: a topic's kinds, and the alerts the gateway raises. */
+export const LIVE_KINDS: ReadonlySet<string> = new Set<LiveMessage['kind']>(['telemetry', 'events', 'status', 'alert'])
+
 /** A LIVE_BATCH_TOPIC payload (also what the Redis bus relays): the live messages in it that are well formed; anything else yields none. */
 export function parseLiveBatch (text: string): LiveMessage[] {
   let batch: unknown
   try { batch = JSON.parse(text) } catch { return [] }
   if (!Array.isArray(batch)) return []
-  return (batch as Array<Partial<LiveMessage>>).filter(m => KINDS.has(m.kind as string) && isVehicleId(m.vehicleId) && Array.isArray(m.items)) as LiveMessage[]
+  return (batch as Array<Partial<LiveMessage>>).filter(m => LIVE_KINDS.has(m.kind as string) && isVehicleId(m.vehicleId) && Array.isArray(m.items)) as LiveMessage[]
 }
 
 /** Where the gateway parks publishes it has consumed, so the broker fans nothing out. */

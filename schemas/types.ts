@@ -283,10 +283,68 @@ export interface Config {
    * Attribution shown under the base map (HTML is escaped).
    */
   MAP_TILE_ATTRIBUTION: string
+  /**
+   * Most vertices one geofence may have (all rings and polygons together); a larger one is refused with 400.
+   */
+  GEOFENCE_MAX_VERTICES: number
+  /**
+   * Seconds inside a geofence (in reading time) after which one geofence_dwell alert is raised; 0: no dwell alerts.
+   */
+  GEOFENCE_DWELL_S: number
   [k: string]: unknown
 }
 
 // The HTTP API (schemas/api/*.schema.json)
+
+export interface AlertList {
+  alerts: Alert[]
+  /**
+   * Pass as `before` for the next (older) page; null on the last.
+   */
+  next_before: string | null
+}
+
+/**
+ * An alert raised at ingest: `ts` is the time of the reading that raised it.
+ */
+export interface Alert {
+  /**
+   * vehicle_id.geofence_id.type.ts-in-microseconds: the same crossing always has the same id.
+   */
+  id: string
+  ts: string
+  vehicle_id: string
+  type: 'geofence_enter' | 'geofence_exit' | 'geofence_dwell' | 'overspeed'
+  geofence_id: string
+  geofence_name: string
+  lat: number
+  lon: number
+  speed_kmh?: number | null
+  /**
+   * Id of the API key that acknowledged it; null while unacknowledged.
+   */
+  acked_by?: string | null
+  acked_at?: string | null
+}
+
+export interface AlertsQuery {
+  vehicle_id?: string
+  type?: 'geofence_enter' | 'geofence_exit' | 'geofence_dwell' | 'overspeed'
+  geofence_id?: string
+  /**
+   * Only alerts at or after this time.
+   */
+  from?: string
+  /**
+   * Only alerts before this time.
+   */
+  to?: string
+  /**
+   * next_before of the previous page.
+   */
+  before?: string
+  limit?: number
+}
 
 export interface ApiKeyCreate {
   role: 'read' | 'ingest' | 'admin'
@@ -539,6 +597,145 @@ export interface EventsQuery {
    * next_cursor of the previous page, unchanged.
    */
   cursor?: string
+}
+
+/**
+ * A GeoJSON geometry (RFC 7946, [lon, lat] positions): a Polygon, a MultiPolygon, or a circle as a Point with `radius_m`. Rings are closed (last position equals the first) and do not cross themselves; the gateway checks this and the vertex limit beyond this schema.
+ */
+export type GeofenceGeometry =
+  | {
+      type: 'Polygon'
+      /**
+       * The outer ring, then holes.
+       *
+       * @minItems 1
+       */
+      coordinates: [
+        [
+          [number, number] | [number, number, number],
+          [number, number] | [number, number, number],
+          [number, number] | [number, number, number],
+          [number, number] | [number, number, number],
+          ...([number, number] | [number, number, number])[]
+        ],
+        ...[
+          [number, number] | [number, number, number],
+          [number, number] | [number, number, number],
+          [number, number] | [number, number, number],
+          [number, number] | [number, number, number],
+          ...([number, number] | [number, number, number])[]
+        ][]
+      ]
+    }
+  | {
+      type: 'MultiPolygon'
+      /**
+       * @minItems 1
+       */
+      coordinates: [
+        [
+          [
+            [number, number] | [number, number, number],
+            [number, number] | [number, number, number],
+            [number, number] | [number, number, number],
+            [number, number] | [number, number, number],
+            ...([number, number] | [number, number, number])[]
+          ],
+          ...[
+            [number, number] | [number, number, number],
+            [number, number] | [number, number, number],
+            [number, number] | [number, number, number],
+            [number, number] | [number, number, number],
+            ...([number, number] | [number, number, number])[]
+          ][]
+        ],
+        ...[
+          [
+            [number, number] | [number, number, number],
+            [number, number] | [number, number, number],
+            [number, number] | [number, number, number],
+            [number, number] | [number, number, number],
+            ...([number, number] | [number, number, number])[]
+          ],
+          ...[
+            [number, number] | [number, number, number],
+            [number, number] | [number, number, number],
+            [number, number] | [number, number, number],
+            [number, number] | [number, number, number],
+            ...([number, number] | [number, number, number])[]
+          ][]
+        ][]
+      ]
+    }
+  | {
+      type: 'Point'
+      /**
+       * [lon, lat] in degrees (an altitude is allowed and ignored).
+       *
+       * @minItems 2
+       * @maxItems 3
+       */
+      coordinates: [number, number] | [number, number, number]
+      /**
+       * Radius of the circle around the point, in metres (great-circle distance).
+       */
+      radius_m: number
+    }
+
+/**
+ * A geofence as created (POST) or replaced (PUT).
+ */
+export interface GeofenceInput {
+  /**
+   * Chosen by the client, or made by POST when absent; on PUT, equal to the path's id if given.
+   */
+  id?: string
+  name: string
+  speed_limit_kmh?: number
+  /**
+   * @maxItems 32
+   */
+  labels?: string[]
+  geometry: GeofenceGeometry
+}
+
+export interface GeofenceList {
+  geofences: Geofence[]
+  /**
+   * Pass as `after` for the next page; null on the last.
+   */
+  next_after: string | null
+}
+
+/**
+ * A zone of the fleet's configuration: alerts are raised when a vehicle's readings enter it, leave it or stay in it.
+ */
+export interface Geofence {
+  id: string
+  name: string
+  speed_limit_kmh?: number
+  labels: string[]
+  geometry: GeofenceGeometry
+  /**
+   * When it was created or last replaced.
+   */
+  updated_at: string
+}
+
+export interface GeofencesQuery {
+  /**
+   * minLon,minLat,maxLon,maxLat: only geofences whose bounding box meets this box.
+   */
+  bbox?: string
+  /**
+   * Only geofences with this label.
+   */
+  label?: string
+  /**
+   * next_after of the previous page: geofences sorted by id after this one.
+   */
+  after?: string
+  limit?: number
 }
 
 export interface Health {

@@ -25,6 +25,9 @@ import stats from './routes/stats.js'
 import rejections from './routes/rejections.js'
 import devices from './routes/devices.js'
 import apiKeyRoutes from './routes/api-keys.js'
+import geofenceRoutes from './routes/geofences.js'
+import alertRoutes from './routes/alerts.js'
+import type { GeofenceStore } from '../../gateway/src/geofences/geofence-store.js'
 import web, { type WebOptions } from './plugins/web.js'
 import { isReady } from '../../lib/questdb/managed.js'
 import type { Readiness } from '../../gateway/src/index.js'
@@ -44,6 +47,10 @@ export interface AppOptions {
   /** Where POST /vehicles/:id/readings goes: the gateway's pipeline, or the api's own. */
   pipeline: Pipeline
   apiKeys: ApiKeyStore
+  /** The geofences (admin API writes to DATA_DIR's file, reads from this store). */
+  geofences: GeofenceStore
+  /** GEOFENCE_MAX_VERTICES */
+  maxGeofenceVertices?: number
   /** DATA_DIR: the admin routes write its device registry and API key file. */
   dataDir: string
   /** API_KEYS, for the admin listing. */
@@ -176,6 +183,8 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     const admin = { dataDir: opts.dataDir, authMode: opts.auth ?? 'required' } as const
     await v1.register(devices, admin)
     await v1.register(apiKeyRoutes, { ...admin, ...(opts.apiKeysEnv ? { apiKeysEnv: opts.apiKeysEnv } : {}) })
+    await v1.register(geofenceRoutes, { dataDir: opts.dataDir, store: opts.geofences, maxVertices: opts.maxGeofenceVertices ?? 10000 })
+    await v1.register(alertRoutes)
   }, { prefix: '/api/v1' })
   await fastify.register(web, opts.map ?? { tileUrl: 'none', tileAttribution: '' })
 }

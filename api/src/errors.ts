@@ -11,10 +11,15 @@
 // | API_ERR_RANGE_TOO_LARGE    | 400    | from/to spans more than the endpoint allows                 |
 // | API_ERR_BAD_CURSOR         | 400    | a cursor this API did not issue                             |
 // | API_ERR_BAD_BBOX           | 400    | bbox is not minLon,minLat,maxLon,maxLat within WGS84 bounds |
+// | API_ERR_GEOFENCE_RING_NOT_CLOSED   | 400 | a geofence ring's last position is not its first   |
+// | API_ERR_GEOFENCE_SELF_INTERSECTION | 400 | two edges of a geofence ring cross or touch        |
+// | API_ERR_GEOFENCE_TOO_MANY_VERTICES | 400 | a geofence over GEOFENCE_MAX_VERTICES              |
+// | API_ERR_GEOFENCE_COORDINATE_RANGE  | 400 | a longitude outside -180..180 or latitude outside -90..90 |
+// | API_ERR_GEOFENCE_BAD_RADIUS        | 400 | a circle's radius_m is not above 0                 |
 // | API_ERR_UNAUTHORIZED       | 401    | no API key, or an unknown one                               |
 // | API_ERR_FORBIDDEN          | 403    | a valid key whose role does not allow this route            |
-// | API_ERR_NOT_FOUND          | 404    | no such route, vehicle, device token or API key             |
-// | API_ERR_CONFLICT           | 409    | the vehicle already holds a device token (rotate it instead)|
+// | API_ERR_NOT_FOUND          | 404    | no such route, vehicle, device token, API key, geofence or alert |
+// | API_ERR_CONFLICT           | 409    | the vehicle already holds a device token (rotate it instead), or the geofence id exists |
 // | API_ERR_PAYLOAD_TOO_LARGE  | 413    | request body over the limit                                 |
 // | API_ERR_UNSUPPORTED_MEDIA  | 415    | body is not application/json                                |
 // | API_ERR_RATE_LIMITED       | 429    | the key's request budget is spent; see Retry-After          |
@@ -29,6 +34,19 @@ export const API_ERR_BAD_REQUEST = createError<Detail>('API_ERR_BAD_REQUEST', '%
 export const API_ERR_BAD_RANGE = createError<Detail>('API_ERR_BAD_RANGE', '%s', 400)
 export const API_ERR_RANGE_TOO_LARGE = createError<[number]>('API_ERR_RANGE_TOO_LARGE', 'time range exceeds %d days; narrow from/to (and page through with cursor)', 400)
 export const API_ERR_BAD_CURSOR = createError<Detail>('API_ERR_BAD_CURSOR', '%s', 400)
+export const API_ERR_GEOFENCE_RING_NOT_CLOSED = createError<Detail>('API_ERR_GEOFENCE_RING_NOT_CLOSED', '%s', 400)
+export const API_ERR_GEOFENCE_SELF_INTERSECTION = createError<Detail>('API_ERR_GEOFENCE_SELF_INTERSECTION', '%s', 400)
+export const API_ERR_GEOFENCE_TOO_MANY_VERTICES = createError<Detail>('API_ERR_GEOFENCE_TOO_MANY_VERTICES', '%s', 400)
+export const API_ERR_GEOFENCE_COORDINATE_RANGE = createError<Detail>('API_ERR_GEOFENCE_COORDINATE_RANGE', '%s', 400)
+export const API_ERR_GEOFENCE_BAD_RADIUS = createError<Detail>('API_ERR_GEOFENCE_BAD_RADIUS', '%s', 400)
+/** The geometry errors by code (gateway/src/geofences/geometry.ts names them). */
+export const GEOFENCE_ERRORS = {
+  API_ERR_GEOFENCE_RING_NOT_CLOSED,
+  API_ERR_GEOFENCE_SELF_INTERSECTION,
+  API_ERR_GEOFENCE_TOO_MANY_VERTICES,
+  API_ERR_GEOFENCE_COORDINATE_RANGE,
+  API_ERR_GEOFENCE_BAD_RADIUS
+} as const
 export const API_ERR_BAD_BBOX = createError<[string]>('API_ERR_BAD_BBOX', 'bbox must be minLon,minLat,maxLon,maxLat: %s', 400)
 export const API_ERR_UNAUTHORIZED = createError<Detail>('API_ERR_UNAUTHORIZED', '%s', 401)
 export const API_ERR_FORBIDDEN = createError<Detail>('API_ERR_FORBIDDEN', '%s', 403)

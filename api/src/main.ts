@@ -18,6 +18,7 @@ import {
   type Ingest, type Pipeline, type QuestDbAddress, type RedisBus, type RegistryStream
 } from '../../gateway/src/index.js'
 import { apiKeysFile } from './api-keys.js'
+import { geofencesFile, openGeofenceStore } from '../../gateway/src/geofences/geofence-store.js'
 
 export interface ApiDeps {
   questdb?: QuestDbAddress
@@ -95,14 +96,16 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
   }
   const pipeline = deps.pipeline ?? (own as NonNullable<typeof own>).pipeline
   const apiKeys = openApiKeyStore(config.DATA_DIR, config.API_KEYS)
+  const geofences = openGeofenceStore(config.DATA_DIR, { maxVertices: config.GEOFENCE_MAX_VERTICES })
+  geofences.watch()
   // keys and device tokens made or revoked here (CLI, admin API) reach every node; keys made elsewhere apply here
   const registryStream: RegistryStream | null = config.REDIS_URL
     ? openRegistryStream({
       url: config.REDIS_URL,
       node: nodeId(config),
       log: log.child({ part: 'registry-stream' }),
-      forward: [{ kind: 'device', file: registryPath(config.DATA_DIR) }, { kind: 'apikey', file: apiKeysFile(config.DATA_DIR) }],
-      apply: { apikey: line => apiKeys.apply(line) },
+      forward: [{ kind: 'device', file: registryPath(config.DATA_DIR) }, { kind: 'apikey', file: apiKeysFile(config.DATA_DIR) }, { kind: 'geofence', file: geofencesFile(config.DATA_DIR) }],
+      apply: { apikey: line => apiKeys.apply(line), geofence: line => { geofences.apply(line) } },
       registry: busRegistry
     })
     : null
@@ -132,6 +135,8 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     ...(bus ? { degraded: bus.degraded } : {}),
     pipeline,
     apiKeys,
+    geofences,
+    maxGeofenceVertices: config.GEOFENCE_MAX_VERTICES,
     dataDir: config.DATA_DIR,
     ...(config.API_KEYS ? { apiKeysEnv: config.API_KEYS } : {}),
     auth: config.API_AUTH,
@@ -156,6 +161,7 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     if (!deps.live) await live.close?.()
     await registryStream?.close()
     await bus?.close()
+    geofences.close()
     throw err
   }
   if (config.API_AUTH === 'required' && apiKeys.size() === 0) {
@@ -175,6 +181,7 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
       if (!deps.live) await source.close?.()
       await registryStream?.close()
       await bus?.close()
+      geofences.close()
     }
   }
 }

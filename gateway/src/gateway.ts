@@ -4,7 +4,7 @@
 // in reverse order.
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import type { Logger } from 'pino'
 import { gatewayAddressFile, nodeId, type Config } from '../../schemas/config.js'
 import { createLocalLiveBus, type LiveBus } from '../../lib/live-bus.js'
@@ -17,6 +17,7 @@ import { GW_ERR_ILP_GAVE_UP } from './errors.js'
 import { openSpool, type Spool } from './spool/spool.js'
 import { prepareQuestDb, type QuestDbPreparation } from './questdb/prepare.js'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
+import { createGeofencing, type Geofencing } from './geofences/geofencing.js'
 
 export interface GatewayDeps {
   log: Logger
@@ -43,6 +44,7 @@ export interface Gateway {
   bound: Addresses
   broker: FleetBroker
   registry: DeviceRegistry
+  geofencing: Geofencing
   spool: Spool
   pipeline: Pipeline
   live: LiveBus
@@ -108,8 +110,9 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
       log.error({ err, file }, 'ilp lines refused by questdb, kept aside')
     }
   })
+  const spoolDir = deps.spoolDir ?? config.SPOOL_DIR ?? join(config.DATA_DIR, 'spool')
   const spool = await openSpool({
-    dir: deps.spoolDir ?? config.SPOOL_DIR ?? join(config.DATA_DIR, 'spool'),
+    dir: spoolDir,
     log: log.child({ part: 'spool' }),
     sender: afterTables(sender, questdb),
     segmentBytes: config.SPOOL_SEGMENT_BYTES,
@@ -123,7 +126,15 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
   const sink: DurableSink = config.ACK_MODE === 'commit'
     ? { write: chunk => spool.append(chunk).then(r => r.confirmed) }
     : { write: chunk => spool.append(chunk) }
-  const ingest = createIngest(config, { log, questdbHttpUrl: deps.questdbHttpUrl, protocolVersion: questdb.state().ilpProtocol, origin: deps.origin ?? nodeId(config), metrics, live, sink })
+  const geofencing = createGeofencing({
+    dataDir: config.DATA_DIR,
+    maxVertices: config.GEOFENCE_MAX_VERTICES,
+    dwellS: config.GEOFENCE_DWELL_S,
+    name: basename(spoolDir),
+    log: log.child({ part: 'geofences' }),
+    registry: metrics.registry
+  })
+  const ingest = createIngest(config, { log, questdbHttpUrl: deps.questdbHttpUrl, protocolVersion: questdb.state().ilpProtocol, origin: deps.origin ?? nodeId(config), metrics, live, sink, alertsOf: geofencing.alertsOf })
   useProtocol = ingest.useProtocol
   const { pipeline, toRows } = ingest
 
@@ -159,6 +170,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     })
   } catch (err) {
     questdb.close()
+    geofencing.close()
     throw err
   }
   // for the simulator and other local clients: the ports actually bound (MQTT_PORT may be 0)
@@ -190,6 +202,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
       // let publishes already waiting for durability get their PUBACK
       while (broker.inflight() > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
       await broker.close()
+      // after the broker: no reading is evaluated any more
+      geofencing.close()
       questdb.close()
       // with QuestDB unreachable, waiting cannot drain anything: what is in the spool stays there for the next start
       await spool.close(questdbDown() ? 0 : Math.max(0, deadline - Date.now()))
@@ -201,7 +215,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     return await closing
   }
 
-  return { addresses, bound, broker, registry, spool, pipeline, live, metrics, internalToken: token, readiness, close }
+  return { addresses, bound, broker, registry, geofencing, spool, pipeline, live, metrics, internalToken: token, readiness, close }
 }
 
 /** The broker's connect URLs with the host it was told to bind: a wildcard is logged as what it is. */

@@ -8,7 +8,7 @@ import { createLocalLiveBus, type LiveBus } from '../../lib/live-bus.js'
 import { createValidators } from './ingest/validate.js'
 import { createToRows, type ToRows } from './ingest/to-rows.js'
 import { createMonotonicClock } from './ingest/clock.js'
-import { createPipeline, type DurableSink, type IlpEncoder, type Pipeline } from './ingest/pipeline.js'
+import { createPipeline, type AlertsOf, type DurableSink, type IlpEncoder, type Pipeline } from './ingest/pipeline.js'
 import { createFastIlpEncoder } from './questdb/ilp-fast-encoder.js'
 import { createIlpWriter } from './questdb/ilp-writer.js'
 import type { IlpSenderOptions } from './questdb/ilp-sender.js'
@@ -31,6 +31,8 @@ export interface IngestDeps {
   sink?: DurableSink
   /** The `origin` of status and rejection rows (see IlpEncoderOptions): this process, e.g. NODE_ID or NODE_ID/api. */
   origin: string
+  /** Alerts raised by accepted readings (geofencing), spooled with them. */
+  alertsOf?: AlertsOf
 }
 
 export interface Ingest {
@@ -64,7 +66,7 @@ export function createIngest (config: Config, deps: IngestDeps): Ingest {
     retentionDays: config.RETENTION_DAYS
   }, createMonotonicClock())
   const sink = deps.sink ?? (writer as NonNullable<typeof writer>)
-  const pipeline = createPipeline({ toRows, encoder, sink, live: deps.live ?? createLocalLiveBus(), metrics })
+  const pipeline = createPipeline({ toRows, encoder, sink, live: deps.live ?? createLocalLiveBus(), metrics, ...(deps.alertsOf ? { alertsOf: deps.alertsOf } : {}) })
   return {
     pipeline,
     toRows,

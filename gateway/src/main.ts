@@ -14,6 +14,7 @@ import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
 import { createRedisBus, joinBus, HANDOVER_WAIT_MS, type RedisBus } from './bus/redis-bus.js'
 import { openRegistryStream, type RegistryStream } from './bus/registry-stream.js'
 import { registryPath } from './broker/device-registry.js'
+import { geofencesFile } from './geofences/geofence-store.js'
 
 export interface QuestDbAddress { httpUrl: string, pgUrl: string }
 
@@ -137,8 +138,9 @@ export async function runGateway (config: Config, log: Logger, opts: { live?: Li
       node,
       log: rlog,
       // every node forwards what was written on its machine, whatever wrote it
-      forward: [{ kind: 'device', file: registryPath(config.DATA_DIR) }, { kind: 'apikey', file: apiKeysFile(config.DATA_DIR) }],
+      forward: [{ kind: 'device', file: registryPath(config.DATA_DIR) }, { kind: 'apikey', file: apiKeysFile(config.DATA_DIR) }, { kind: 'geofence', file: geofencesFile(config.DATA_DIR) }],
       apply: {
+        geofence: line => { g.geofencing.store.apply(line) },
         device (line, origin) {
           const revoked = g.registry.apply(line)
           if (revoked === null) return

@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import type { LiveEvent, LiveStatus, Position } from '../../../schemas/live.js'
-import type { LiveError, LiveNotice, LiveUnsubscribed } from '../../../schemas/types.js'
+import type { Alert, LiveError, LiveNotice, LiveUnsubscribed } from '../../../schemas/types.js'
 import type { Subscription } from './subscription.js'
 import type { LiveMetrics } from './live-metrics.js'
 
@@ -68,7 +68,7 @@ export class LiveClient {
   /** Latest position per vehicle (conflating). */
   private pending = new Map<string, Position>()
   // events and status changes, in arrival order
-  private events: Array<LiveEvent | LiveStatus> = []
+  private events: Array<LiveEvent | LiveStatus | Alert> = []
   private conflating = false
   private needsSnapshot = false
   private nextTickAt = 0
@@ -122,7 +122,12 @@ export class LiveClient {
     this.offerEvent(s)
   }
 
-  offerEvent (e: LiveEvent | LiveStatus): void {
+  /** An alert travels with the events: in arrival order, never conflated. */
+  offerAlert (a: Alert): void {
+    this.offerEvent(a)
+  }
+
+  offerEvent (e: LiveEvent | LiveStatus | Alert): void {
     this.events.push(e)
     if (this.events.length > this.ctx.limits.maxEvents) { this.closeSlow('event queue over bound'); return }
     if (this.events.length === 1) this.ctx.wake(this)
@@ -191,6 +196,7 @@ export class LiveClient {
       this.events = []
       for (const e of events) {
         if ('online' in e) this.sendRaw('status', `{"type":"status","status":${JSON.stringify(e)}}`)
+        else if ('geofence_id' in e) this.sendRaw('alert', `{"type":"alert","alert":${JSON.stringify(e)}}`)
         else this.sendRaw('event', `{"type":"event","event":${JSON.stringify(e)}}`)
       }
     }

@@ -98,6 +98,9 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
         const at = e.lat !== undefined && e.lon !== undefined ? e : latest.get(e.vehicle_id)
         index.forEachMatch(e.vehicle_id, at?.lat, at?.lon, c => c.offerEvent(e))
       }
+    } else if (msg.kind === 'alert') {
+      // where the reading that raised it was
+      for (const a of msg.items) index.forEachMatch(a.vehicle_id, a.lat, a.lon, c => c.offerAlert(a))
     } else {
       for (const s of msg.items) {
         // online or offline where the vehicle was last seen

@@ -8,6 +8,9 @@ import { microsToIso } from '../../../schemas/timestamps.js'
 import type { Rows, RejectionRow, ToRows } from './to-rows.js'
 import { emptyRows } from './to-rows.js'
 import type { GatewayMetrics } from '../metrics.js'
+import type { AlertRow } from '../geofences/geofence-evaluator.js'
+import { alertLines } from '../geofences/alert-lines.js'
+import { toAlert } from '../geofences/alert-id.js'
 
 /** Rows to ILP lines; the gateway's is questdb/ilp-fast-encoder.ts. */
 export interface IlpEncoder {
@@ -31,8 +34,11 @@ export interface Pipeline {
   quarantine: (row: RejectionRow) => Promise<void>
 }
 
-export function createPipeline (deps: { toRows: ToRows, encoder: IlpEncoder, sink: DurableSink, live: LiveBus, metrics: GatewayMetrics }): Pipeline {
-  const { toRows, encoder, sink, live, metrics } = deps
+/** The alerts a payload's accepted readings raise (geofences); must not throw. */
+export type AlertsOf = (readings: Rows['readings']) => AlertRow[]
+
+export function createPipeline (deps: { toRows: ToRows, encoder: IlpEncoder, sink: DurableSink, live: LiveBus, metrics: GatewayMetrics, alertsOf?: AlertsOf }): Pipeline {
+  const { toRows, encoder, sink, live, metrics, alertsOf } = deps
 
   function publishLive (rows: Rows): void {
     if (rows.readings.length > 0) {
@@ -89,9 +95,12 @@ export function createPipeline (deps: { toRows: ToRows, encoder: IlpEncoder, sin
       try {
         const rows = rowsOf(vehicleId, kind, topic, payload)
         count(kind, rows)
-        const chunk = encoder.encode(rows)
+        const alerts = alertsOf !== undefined && rows.readings.length > 0 ? alertsOf(rows.readings) : []
+        // alerts go in the readings' spool append: durable with them, or not at all
+        const chunk = alerts.length > 0 ? withAlerts(encoder.encode(rows), alerts) : encoder.encode(rows)
         const durable = chunk ? sink.write(chunk) : Promise.resolve()
         publishLive(rows)
+        if (alerts.length > 0) live.publish({ kind: 'alert', vehicleId: (alerts[0] as AlertRow).vehicleId, items: alerts.map(toAlert) })
         // the rows are not kept while we wait: a QoS 1 publish waits here for
         // its PUBACK, long enough for the parsed payload to reach the old
         // generation if it were still referenced
@@ -109,4 +118,9 @@ export function createPipeline (deps: { toRows: ToRows, encoder: IlpEncoder, sin
       if (chunk) await sink.write(chunk)
     }
   }
+}
+
+function withAlerts (chunk: Buffer | null, alerts: AlertRow[]): Buffer {
+  const lines = Buffer.from(alertLines(alerts))
+  return chunk ? Buffer.concat([chunk, lines]) : lines
 }

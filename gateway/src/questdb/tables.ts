@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises'
 
 const TABLES_SQL = new URL('../../../schemas/tables.sql', import.meta.url)
-export const TABLES = ['readings', 'events', 'vehicle_status', 'rejections'] as const
+export const TABLES = ['readings', 'events', 'vehicle_status', 'rejections', 'alerts'] as const
 
 /** 1: doubles as text (any QuestDB); 2: doubles as 8 binary bytes (QuestDB 9.0 and later). */
 export type IlpProtocolVersion = 1 | 2

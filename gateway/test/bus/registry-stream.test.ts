@@ -4,7 +4,7 @@
 // works on gateway 2, a revoke on machine 1 closes the session on gateway 2,
 // and a revoke made while Redis is down arrives when it returns; an API key
 // made and revoked on machine 1 is accepted, then refused, by the api of
-// machine 2.
+// machine 2; a geofence made on machine 1 reaches gateway 2 and api 2.
 import t from 'tap'
 import mqtt, { type MqttClient } from 'mqtt'
 import { freePorts } from '../../../lib/free-ports.js'
@@ -13,6 +13,7 @@ import { startGatewayProcess, waitConnectable, exited } from '../../../test/gate
 import { startRedisForTest } from '../../../test/redis-helper.js'
 import { createApiKey, revokeApiKey } from '../../../api/src/api-keys.js'
 import { issueToken, revokeToken } from '../../src/broker/device-registry.js'
+import { putGeofence } from '../../src/geofences/geofence-store.js'
 
 async function metric (url: string, name: string): Promise<number> {
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(await (await fetch(url)).text())
@@ -77,6 +78,14 @@ t.test('a token issued or revoked on one machine applies on the others', async t
   const get = async (): Promise<number> => (await fetch(`${api2}/api/v1/vehicles`, { headers: { authorization: `Bearer ${key}` } })).status
   await pollUntil(async () => await get() === 200, 5000, 'the key works on api 2').catch(() => {})
   t.equal(await get(), 200, 'a key made on machine 1 is accepted by the api of machine 2')
+
+  // a geofence made on machine 1: in the index of gateway 2 and served by api 2
+  putGeofence(dir1, 'zone-1', { name: 'Zone 1', geometry: { type: 'Point', coordinates: [13.4, 52.5], radius_m: 200 } })
+  await pollUntil(async () => (await metric(`http://127.0.0.1:${gh2}/metrics`, 'fleetgate_geofences')) === 1, 5000, 'gateway 2 has the geofence').catch(() => {})
+  t.equal(await metric(`http://127.0.0.1:${gh2}/metrics`, 'fleetgate_geofences'), 1, 'a geofence made on machine 1 is evaluated by gateway 2')
+  const zone = async (): Promise<number> => (await fetch(`${api2}/api/v1/geofences/zone-1`, { headers: { authorization: `Bearer ${key}` } })).status
+  await pollUntil(async () => await zone() === 200, 5000, 'api 2 serves the geofence').catch(() => {})
+  t.equal(await zone(), 200, 'and served by the api of machine 2')
   revokeApiKey(dir1, id)
   await pollUntil(async () => await get() === 401, 5000, 'the key refused on api 2').catch(() => {})
   t.equal(await get(), 401, 'revoked on machine 1, it is refused by the api of machine 2')

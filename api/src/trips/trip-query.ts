@@ -1,0 +1,100 @@
+// Trips and stops of one vehicle, or a day's summary of every vehicle, read
+// from QuestDB at request time: late readings (an offline backlog) change the
+// answer as soon as they are stored, with nothing cached to invalidate.
+import type pg from 'pg'
+import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
+import type { DailyReport, Stop, Trip } from '../../../schemas/types.js'
+import { detectTrips, rowToBucket, type Bucket, type DetectedStop, type DetectedTrip, type TripSettings } from './trip-detect.js'
+import { fleetBucketsSql, vehicleBucketsSql, type TripStart } from './trip-sql.js'
+
+export interface TripOptions extends TripSettings {
+  start: TripStart
+  speedKmh: number
+  bucketS: number
+}
+
+type Queryable = Pick<pg.Pool, 'query'>
+
+const round = (v: number, digits: number): number => Math.round(v * 10 ** digits) / 10 ** digits
+
+export function toTrip (d: DetectedTrip): Trip {
+  const durationS = (d.endUs - d.startUs) / 1e6
+  return {
+    start: microsToIso(d.startUs),
+    end: microsToIso(d.endUs),
+    start_lat: d.startLat,
+    start_lon: d.startLon,
+    end_lat: d.endLat,
+    end_lon: d.endLon,
+    duration_s: round(durationS, 3),
+    distance_km: round(d.distanceKm, 3),
+    distance_source: d.distanceSource,
+    max_speed_kmh: d.maxSpeedKmh,
+    avg_speed_kmh: durationS > 0 ? round(d.distanceKm / durationS * 3600, 1) : 0,
+    fuel_used_pct: d.fuelUsedPct === null ? null : round(d.fuelUsedPct, 2)
+  }
+}
+
+export function toStop (d: DetectedStop): Stop {
+  const durationS = (d.endUs - d.startUs) / 1e6
+  return {
+    start: microsToIso(d.startUs),
+    end: microsToIso(d.endUs),
+    lat: d.lat,
+    lon: d.lon,
+    duration_s: round(durationS, 3),
+    idle_s: d.idleS,
+    ignition: d.idleS * 2 > durationS
+  }
+}
+
+export async function vehicleTrips (db: Queryable, id: string, fromUs: number, toUs: number, o: TripOptions): Promise<{ trips: DetectedTrip[], stops: DetectedStop[] }> {
+  const params: unknown[] = [id, microsToIso(fromUs), microsToIso(toUs)]
+  if (o.start === 'speed') params.push(o.speedKmh)
+  const { rows } = await db.query(vehicleBucketsSql(o.bucketS, o.start), params)
+  return detectTrips(rows.map(rowToBucket), o)
+}
+
+type DailyLine = DailyReport['vehicles'][number]
+
+function summarize (vehicleId: string, bs: Bucket[], o: TripOptions): DailyLine {
+  const { trips, stops } = detectTrips(bs, o)
+  let max: number | null = null
+  for (const t of trips) if (t.maxSpeedKmh !== null && (max === null || t.maxSpeedKmh > max)) max = t.maxSpeedKmh
+  return {
+    vehicle_id: vehicleId,
+    distance_km: round(trips.reduce((a, t) => a + t.distanceKm, 0), 3),
+    driving_s: round(trips.reduce((a, t) => a + (t.endUs - t.startUs) / 1e6, 0), 3),
+    idling_s: stops.reduce((a, s) => a + s.idleS, 0),
+    trips: trips.length,
+    stops: stops.length,
+    max_speed_kmh: max
+  }
+}
+
+/** One line per vehicle with readings in [fromUs, toUs), by vehicle id. */
+export async function dailyLines (db: Queryable, fromUs: number, toUs: number, o: TripOptions, vehicleId?: string): Promise<DailyLine[]> {
+  if (vehicleId !== undefined) {
+    const params: unknown[] = [vehicleId, microsToIso(fromUs), microsToIso(toUs)]
+    if (o.start === 'speed') params.push(o.speedKmh)
+    const { rows } = await db.query(vehicleBucketsSql(o.bucketS, o.start), params)
+    return rows.length === 0 ? [] : [summarize(vehicleId, rows.map(rowToBucket), o)]
+  }
+  const params: unknown[] = [microsToIso(fromUs), microsToIso(toUs)]
+  if (o.start === 'speed') params.push(o.speedKmh)
+  const { rows } = await db.query(fleetBucketsSql(o.bucketS, o.start), params)
+  const lines: DailyLine[] = []
+  let cur: string | null = null
+  let bs: Bucket[] = []
+  for (const r of rows) {
+    const id = String(r.vehicle_id)
+    if (id !== cur) {
+      if (cur !== null) lines.push(summarize(cur, bs, o))
+      cur = id
+      bs = []
+    }
+    bs.push(rowToBucket(r))
+  }
+  if (cur !== null) lines.push(summarize(cur, bs, o))
+  return lines
+}

@@ -1,0 +1,43 @@
+// SQL for trips and stops: QuestDB folds a vehicle's readings into buckets of
+// a few seconds (SAMPLE BY), the api walks the buckets (trip-detect.ts). Each
+// bucket keeps the first and last moving reading's time, so trip boundaries
+// keep the readings' precision, not the bucket's. benchmarks/trips.bench.ts
+// measures this against streaming every reading.
+// Every value is a bind parameter; the bucket size and the moving test go into
+// the text only as a checked integer and one of two fixed expressions.
+
+export type TripStart = 'speed' | 'ignition'
+
+/** What makes a reading "moving": speed over TRIP_SPEED_KMH ($4), or ignition on. */
+function movingExpr (start: TripStart, speedParam: string): string {
+  return start === 'ignition' ? 'ignition = true' : `speed_kmh > ${speedParam}`
+}
+
+function bucketText (bucketS: number): string {
+  if (!Number.isSafeInteger(bucketS) || bucketS < 1 || bucketS > 3600) throw new RangeError(`bad trip bucket ${bucketS}`)
+  return `${bucketS}s`
+}
+
+function aggregates (start: TripStart, speedParam: string): string {
+  const m = movingExpr(start, speedParam)
+  return `ts, cast(first(ts) AS long) t0, cast(last(ts) AS long) t1, count() n,
+sum(CASE WHEN ${m} THEN 1 ELSE 0 END) moving_n,
+cast(min(CASE WHEN ${m} THEN ts END) AS long) m0, cast(max(CASE WHEN ${m} THEN ts END) AS long) m1,
+sum(CASE WHEN ignition = true AND NOT (${m}) THEN 1 ELSE 0 END) idle_n,
+first(lat) lat0, first(lon) lon0, last(lat) lat1, last(lon) lon1, max(speed_kmh) vmax,
+first_not_null(odometer_km) odo0, last_not_null(odometer_km) odo1, first_not_null(fuel_pct) fuel0, last_not_null(fuel_pct) fuel1`
+}
+
+/** One vehicle's buckets in [$2, $3), oldest first: $1 vehicle id, $4 speed threshold (unused by 'ignition'). */
+export function vehicleBucketsSql (bucketS: number, start: TripStart): string {
+  return `SELECT * FROM (SELECT ${aggregates(start, '$4')}
+FROM readings WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3
+SAMPLE BY ${bucketText(bucketS)} ALIGN TO CALENDAR) ORDER BY t0`
+}
+
+/** Every vehicle's buckets in [$1, $2), by vehicle, oldest first within each: $3 speed threshold (unused by 'ignition'). */
+export function fleetBucketsSql (bucketS: number, start: TripStart): string {
+  return `SELECT * FROM (SELECT vehicle_id, ${aggregates(start, '$3')}
+FROM readings WHERE ts >= $1 AND ts < $2
+SAMPLE BY ${bucketText(bucketS)} ALIGN TO CALENDAR) ORDER BY vehicle_id, t0`
+}

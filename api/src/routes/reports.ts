@@ -1,12 +1,13 @@
 // GET /reports/daily: per vehicle and UTC day, distance, driving and idling
 // time, trips, stops and top speed, for the whole fleet or one vehicle, from
-// the same trip detection as /vehicles/:id/trips.
+// the same trip detection as /vehicles/:id/trips, recomputed per vehicle only
+// when its readings of that day changed (trips/trip-query.ts).
 import type { FastifyPluginAsync } from 'fastify'
 import type { DailyReport, DailyReportQuery } from '../../../schemas/types.js'
 import { ref } from '../api-schemas.js'
 import { ApiError } from '../plugins/errors.js'
 import { DAY_US } from '../time-range.js'
-import { dailyLines, type TripOptions } from '../trips/trip-query.js'
+import { createDailyReports, type TripOptions } from '../trips/trip-query.js'
 import { errorResponses } from './route-schemas.js'
 import { toCsv } from './trips.js'
 
@@ -15,6 +16,7 @@ type Query = DailyReportQuery & Required<Pick<DailyReportQuery, 'format'>>
 const COLUMNS = ['vehicle_id', 'distance_km', 'driving_s', 'idling_s', 'trips', 'stops', 'max_speed_kmh'] as const
 
 const reports: FastifyPluginAsync<TripOptions> = async (fastify, opts) => {
+  const daily = createDailyReports(opts)
   fastify.get<{ Querystring: Query }>('/reports/daily', {
     config: { role: 'read' },
     schema: {
@@ -39,7 +41,7 @@ const reports: FastifyPluginAsync<TripOptions> = async (fastify, opts) => {
     const fromMs = Date.parse(`${q.date}T00:00:00Z`)
     if (!Number.isFinite(fromMs)) throw new ApiError('API_ERR_BAD_RANGE', 400, 'date must be a calendar day, YYYY-MM-DD')
     const fromUs = fromMs * 1000
-    const lines = await dailyLines(fastify.questdb, fromUs, fromUs + DAY_US, opts, q.vehicle_id)
+    const lines = await daily.lines(fastify.questdb, fromUs, fromUs + DAY_US, q.vehicle_id)
     if (q.format === 'csv') {
       return await reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="daily-${q.date}.csv"`).send(toCsv(COLUMNS, lines))
     }

@@ -5,7 +5,7 @@ import type pg from 'pg'
 import { microsToIso } from '../../../gateway/src/ingest/timestamps.js'
 import type { DailyReport, Stop, Trip } from '../../../schemas/types.js'
 import { detectTrips, rowToBucket, type Bucket, type DetectedStop, type DetectedTrip, type TripSettings } from './trip-detect.js'
-import { fleetBucketsSql, vehicleBucketsSql, type TripStart } from './trip-sql.js'
+import { DAY_FRESHNESS_ONE_SQL, DAY_FRESHNESS_SQL, fleetBucketsSql, vehicleBucketsSql, type TripStart } from './trip-sql.js'
 
 export interface TripOptions extends TripSettings {
   start: TripStart
@@ -72,29 +72,75 @@ function summarize (vehicleId: string, bs: Bucket[], o: TripOptions): DailyLine 
   }
 }
 
-/** One line per vehicle with readings in [fromUs, toUs), by vehicle id. */
-export async function dailyLines (db: Queryable, fromUs: number, toUs: number, o: TripOptions, vehicleId?: string): Promise<DailyLine[]> {
-  if (vehicleId !== undefined) {
-    const params: unknown[] = [vehicleId, microsToIso(fromUs), microsToIso(toUs)]
+/** Vehicles whose buckets one query fetches: bounds the rows held at once. */
+const VEHICLE_BATCH = 250
+
+async function computeLines (db: Queryable, ids: string[], fromUs: number, toUs: number, o: TripOptions): Promise<Map<string, DailyLine>> {
+  const out = new Map<string, DailyLine>()
+  for (let k = 0; k < ids.length; k += VEHICLE_BATCH) {
+    const batch = ids.slice(k, k + VEHICLE_BATCH)
+    const params: unknown[] = [microsToIso(fromUs), microsToIso(toUs)]
     if (o.start === 'speed') params.push(o.speedKmh)
-    const { rows } = await db.query(vehicleBucketsSql(o.bucketS, o.start), params)
-    return rows.length === 0 ? [] : [summarize(vehicleId, rows.map(rowToBucket), o)]
-  }
-  const params: unknown[] = [microsToIso(fromUs), microsToIso(toUs)]
-  if (o.start === 'speed') params.push(o.speedKmh)
-  const { rows } = await db.query(fleetBucketsSql(o.bucketS, o.start), params)
-  const lines: DailyLine[] = []
-  let cur: string | null = null
-  let bs: Bucket[] = []
-  for (const r of rows) {
-    const id = String(r.vehicle_id)
-    if (id !== cur) {
-      if (cur !== null) lines.push(summarize(cur, bs, o))
-      cur = id
-      bs = []
+    params.push(...batch)
+    const { rows } = await db.query(fleetBucketsSql(o.bucketS, o.start, batch.length), params)
+    let cur: string | null = null
+    let bs: Bucket[] = []
+    for (const r of rows) {
+      const id = String(r.vehicle_id)
+      if (id !== cur) {
+        if (cur !== null) out.set(cur, summarize(cur, bs, o))
+        cur = id
+        bs = []
+      }
+      bs.push(rowToBucket(r))
     }
-    bs.push(rowToBucket(r))
+    if (cur !== null) out.set(cur, summarize(cur, bs, o))
   }
-  if (cur !== null) lines.push(summarize(cur, bs, o))
-  return lines
+  return out
+}
+
+interface Cached { n: number, receivedUs: number | null, line: DailyLine }
+
+export interface DailyReports {
+  /** One line per vehicle with readings in the day [fromUs, fromUs + 1 day), by vehicle id. */
+  lines: (db: Queryable, fromUs: number, toUs: number, vehicleId?: string) => Promise<DailyLine[]>
+}
+
+/**
+ * Daily lines kept per day and vehicle, each beside the count and latest
+ * arrival of the readings it was computed from: a request recomputes only the
+ * vehicles whose readings changed since (late data), the rest are served as
+ * computed. Per process, bounded to `maxDays` days; a restart recomputes.
+ */
+export function createDailyReports (o: TripOptions, maxDays = 62): DailyReports {
+  const days = new Map<number, Map<string, Cached>>()
+  return {
+    async lines (db, fromUs, toUs, vehicleId) {
+      const fresh = vehicleId === undefined
+        ? await db.query(DAY_FRESHNESS_SQL, [microsToIso(fromUs), microsToIso(toUs)])
+        : await db.query(DAY_FRESHNESS_ONE_SQL, [microsToIso(fromUs), microsToIso(toUs), vehicleId])
+      let day = days.get(fromUs)
+      if (!day) {
+        day = new Map()
+        days.set(fromUs, day)
+        // the oldest day asked first goes first
+        if (days.size > maxDays) days.delete(days.keys().next().value as number)
+      }
+      const state = new Map<string, { n: number, receivedUs: number | null }>()
+      const stale: string[] = []
+      for (const r of fresh.rows) {
+        const id = String(r.vehicle_id)
+        const n = Number(r.n)
+        const receivedUs = r.received_us === null ? null : Number(r.received_us)
+        state.set(id, { n, receivedUs })
+        const c = day.get(id)
+        if (!c || c.n !== n || c.receivedUs !== receivedUs) stale.push(id)
+      }
+      for (const [id, line] of await computeLines(db, stale, fromUs, toUs, o)) {
+        day.set(id, { ...(state.get(id) as { n: number, receivedUs: number | null }), line })
+      }
+      const ids = [...state.keys()].sort()
+      return ids.flatMap(id => { const c = day.get(id); return c ? [c.line] : [] })
+    }
+  }
 }

@@ -35,9 +35,27 @@ FROM readings WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3
 SAMPLE BY ${bucketText(bucketS)} ALIGN TO CALENDAR) ORDER BY t0`
 }
 
-/** Every vehicle's buckets in [$1, $2), by vehicle, oldest first within each: $3 speed threshold (unused by 'ignition'). */
-export function fleetBucketsSql (bucketS: number, start: TripStart): string {
+/**
+ * Buckets of the listed vehicles in [$1, $2), by vehicle, oldest first within
+ * each: $3 the speed threshold (not with 'ignition'), then one parameter per
+ * vehicle id.
+ */
+export function fleetBucketsSql (bucketS: number, start: TripStart, vehicles: number): string {
+  if (!Number.isSafeInteger(vehicles) || vehicles < 1 || vehicles > 10000) throw new RangeError(`bad vehicle count ${vehicles}`)
+  const first = start === 'speed' ? 4 : 3
+  const ids = Array.from({ length: vehicles }, (_, i) => `$${first + i}`).join(', ')
   return `SELECT * FROM (SELECT vehicle_id, ${aggregates(start, '$3')}
-FROM readings WHERE ts >= $1 AND ts < $2
+FROM readings WHERE ts >= $1 AND ts < $2 AND vehicle_id IN (${ids})
 SAMPLE BY ${bucketText(bucketS)} ALIGN TO CALENDAR) ORDER BY vehicle_id, t0`
 }
+
+/**
+ * Per vehicle with readings in [$1, $2): how many, and when the latest of
+ * them arrived. A summary computed from the same count and arrival is still
+ * true; late readings (a backlog, a replay) change one or the other.
+ */
+export const DAY_FRESHNESS_SQL = `SELECT vehicle_id, count() n, cast(max(received_at) AS long) received_us
+FROM readings WHERE ts >= $1 AND ts < $2`
+
+export const DAY_FRESHNESS_ONE_SQL = `SELECT vehicle_id, count() n, cast(max(received_at) AS long) received_us
+FROM readings WHERE ts >= $1 AND ts < $2 AND vehicle_id = $3`

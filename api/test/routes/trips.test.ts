@@ -68,7 +68,10 @@ async function load (t: Test, s: ApiStack, id: string, rows: unknown[], total: n
 t.test('the SQL takes the bucket only as a checked integer', async t => {
   t.throws(() => vehicleBucketsSql(0, 'speed'))
   t.throws(() => vehicleBucketsSql(1.5, 'speed'))
-  t.throws(() => fleetBucketsSql(Number.NaN, 'ignition'))
+  t.throws(() => fleetBucketsSql(Number.NaN, 'ignition', 1))
+  t.throws(() => fleetBucketsSql(60, 'speed', 0))
+  t.match(fleetBucketsSql(60, 'speed', 2), /IN \(\$4, \$5\)/)
+  t.match(fleetBucketsSql(60, 'ignition', 1), /IN \(\$3\)/)
   t.match(vehicleBucketsSql(60, 'ignition'), /SAMPLE BY 60s/)
 })
 
@@ -153,4 +156,10 @@ t.test('trips, stops and the daily report of a known day', async t => {
   near(t, late.body.trips[1]?.start, at(8 * H), 'joined trip start')
   near(t, late.body.trips[1]?.end, at(11 * H), 'joined trip end')
   t.ok(Math.abs(late.body.trips[1]?.distance_km - 180) < 0.5, `joined distance ${late.body.trips[1]?.distance_km}`)
+  // the daily report computed before the backlog is not served stale
+  const lateRep = await call(s, `/api/v1/reports/daily?date=${date}`, { key: s.keys.read })
+  const la = lateRep.body.vehicles[0]
+  t.equal(la.trips, 2, 'the report counts the joined trip')
+  t.ok(Math.abs(la.distance_km - 218) < 0.5, `daily distance with the backlog ${la.distance_km}`)
+  t.same(lateRep.body.vehicles[1], rep.body.vehicles[1], 'the vehicle without late data keeps its line')
 })

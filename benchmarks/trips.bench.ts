@@ -27,7 +27,7 @@ import { createIlpEncoder } from '../gateway/src/questdb/ilp-encoder.js'
 import { emptyRows, type Rows } from '../gateway/src/ingest/to-rows.js'
 import { runApi } from '../api/src/main.js'
 import { createApiKey } from '../api/src/api-keys.js'
-import { vehicleTrips, type TripOptions } from '../api/src/trips/trip-query.js'
+import { createDailyReports, vehicleTrips, type TripOptions } from '../api/src/trips/trip-query.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -187,6 +187,18 @@ try {
     byBucket[`${bucketS}s`] = { ...summary(times), trips_found: found }
     progress(`trips_month_bucket_${bucketS}s`, byBucket[`${bucketS}s`] as object)
   }
+  // the same with every bucket fetched, not only those detection needs
+  {
+    const times: number[] = []
+    let found = 0
+    for (let i = 0; i < WARMUP + REQUESTS; i++) {
+      const t = performance.now()
+      found = (await vehicleTrips(pool, TRIP_ID, startS * 1e6, endS * 1e6, { ...base, allBuckets: true })).trips.length
+      if (i >= WARMUP) times.push(performance.now() - t)
+    }
+    byBucket[`${base.bucketS}s_all_buckets`] = { ...summary(times), trips_found: found }
+    progress(`trips_month_bucket_${base.bucketS}s_all_buckets`, byBucket[`${base.bucketS}s_all_buckets`] as object)
+  }
   // the floor of detecting in the api over every reading: fetching them, before any detection
   const rawTimes: number[] = []
   let rawRows = 0
@@ -198,6 +210,17 @@ try {
   }
   const raw = { ...summary(rawTimes), rows: rawRows }
   progress('raw_month_fetch', raw)
+
+  // the first daily report of the fleet's day, computed apart from the api: only the buckets that matter, and all of them
+  const dayFromUs = (endS - DAY_S) * 1e6
+  const coldDirect: Record<string, number> = {}
+  for (const all of [false, true]) {
+    const t = performance.now()
+    const lines = await createDailyReports({ ...base, allBuckets: all }).lines(pool, dayFromUs, dayFromUs + DAY_S * 1e6)
+    coldDirect[all ? 'all_buckets_ms' : 'changes_only_ms'] = +(performance.now() - t).toFixed(1)
+    if (lines.length !== FLEET + 1) throw new Error(`${lines.length} daily lines`)
+  }
+  progress('daily_fleet_cold_direct', coldDirect)
   await pool.end()
 
   // the daily report: the first request computes every vehicle; later ones
@@ -254,6 +277,7 @@ try {
         vehicles: FLEET + 1,
         day_readings: dayRows,
         cold_ms: +dailyCold.toFixed(1),
+        cold_direct: coldDirect,
         cold_readings_per_second: Math.round(dayRows / dailyCold * 1000),
         warm: dailyWarm,
         after_late_ms: +dailyLate.toFixed(1),

@@ -9,6 +9,10 @@ import CheapRuler from 'cheap-ruler'
 export interface Bucket {
   t0: number // first reading, epoch µs
   t1: number // last reading
+  /** The previous bucket's last reading (null for the first): buckets between may have been left out. */
+  prevT1: number | null
+  /** Seconds one reading stands for (the bucket's spacing of readings). */
+  readingS: number
   n: number
   movingN: number
   m0: number | null // first moving reading
@@ -56,12 +60,17 @@ export interface DetectedStop {
 
 const num = (v: unknown): number | null => v === null || v === undefined ? null : Number(v)
 
-/** A bucket from a row of trip-sql.ts. */
-export function rowToBucket (r: Record<string, unknown>): Bucket {
+/** A bucket from a row of trip-sql.ts; prevT1 from the row, else from the previous bucket. */
+export function rowToBucket (r: Record<string, unknown>, prev: Bucket | undefined, bucketS: number): Bucket {
+  const t0 = Number(r.t0)
+  const t1 = Number(r.t1)
+  const n = Number(r.n)
   return {
-    t0: Number(r.t0),
-    t1: Number(r.t1),
-    n: Number(r.n),
+    t0,
+    t1,
+    prevT1: r.prev_t1 !== undefined ? num(r.prev_t1) : prev?.t1 ?? null,
+    readingS: n > 1 ? (t1 - t0) / 1e6 / (n - 1) : bucketS,
+    n,
     movingN: Number(r.moving_n),
     m0: num(r.m0),
     m1: num(r.m1),
@@ -79,6 +88,7 @@ export function rowToBucket (r: Record<string, unknown>): Bucket {
 }
 
 const isMoving = (b: Bucket): boolean => b.movingN * 2 >= b.n && b.movingN > 0
+const gapBefore = (b: Bucket, gapUs: number): boolean => b.prevT1 !== null && b.t0 - b.prevT1 > gapUs
 
 /** Index ranges [from, to] of buckets, one per moving spell, with their refined start and end times. */
 interface Span { from: number, to: number, startUs: number, endUs: number }
@@ -89,7 +99,7 @@ function movingSpans (bs: Bucket[], gapUs: number): Span[] {
   for (let i = 0; i < bs.length; i++) {
     const b = bs[i] as Bucket
     const prev = bs[i - 1]
-    const gap = prev !== undefined && b.t0 - prev.t1 > gapUs
+    const gap = gapBefore(b, gapUs)
     if (cur && (gap || !isMoving(b))) {
       // the standing bucket after a spell may hold its last moving readings
       if (!gap && b.m1 !== null) cur.endUs = b.m1
@@ -108,7 +118,7 @@ function movingSpans (bs: Bucket[], gapUs: number): Span[] {
 
 /** Whether the buckets from..to (inclusive) have a data gap longer than gapUs between them. */
 function hasGap (bs: Bucket[], from: number, to: number, gapUs: number): boolean {
-  for (let i = from + 1; i <= to; i++) if ((bs[i] as Bucket).t0 - (bs[i - 1] as Bucket).t1 > gapUs) return true
+  for (let i = from + 1; i <= to; i++) if (gapBefore(bs[i] as Bucket, gapUs)) return true
   return false
 }
 
@@ -161,26 +171,23 @@ function stopsBetween (bs: Bucket[], trips: Span[], minStopUs: number, gapUs: nu
     let start = iv.startUs
     let startIdx = i
     let idle = 0
-    let still = 0
     const close = (endUs: number): void => {
       if (endUs - start >= minStopUs) {
         const at = bs[startIdx] as Bucket
-        // the share of standing readings with the ignition on, of the stop's time
-        stops.push({ startUs: start, endUs, lat: at.lat1, lon: at.lon1, idleS: still > 0 ? Math.round((endUs - start) / 1e6 * idle / still) : 0 })
+        stops.push({ startUs: start, endUs, lat: at.lat1, lon: at.lon1, idleS: Math.round(Math.min(idle, (endUs - start) / 1e6)) })
       }
     }
     let j = i
     for (; j < bs.length && (bs[j] as Bucket).t0 <= iv.endUs; j++) {
       const b = bs[j] as Bucket
-      if (j > startIdx && b.t0 - (bs[j - 1] as Bucket).t1 > gapUs) {
-        close((bs[j - 1] as Bucket).t1)
+      if (j > startIdx && gapBefore(b, gapUs)) {
+        close(b.prevT1 as number)
         start = b.t0
         startIdx = j
         idle = 0
-        still = 0
       }
-      idle += b.idleN
-      still += b.n - b.movingN
+      // each idling reading stands for the spacing of its bucket's readings
+      idle += b.idleN * b.readingS
     }
     close(iv.endUs)
     i = Math.max(i, j - 1)

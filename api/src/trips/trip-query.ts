@@ -11,6 +11,14 @@ export interface TripOptions extends TripSettings {
   start: TripStart
   speedKmh: number
   bucketS: number
+  /** Fetch every bucket, not only those detection needs (for the benchmark's comparison). */
+  allBuckets?: boolean
+}
+
+function toBuckets (rows: Array<Record<string, unknown>>, bucketS: number): Bucket[] {
+  const out: Bucket[] = []
+  for (const r of rows) out.push(rowToBucket(r, out[out.length - 1], bucketS))
+  return out
 }
 
 type Queryable = Pick<pg.Pool, 'query'>
@@ -51,8 +59,8 @@ export function toStop (d: DetectedStop): Stop {
 export async function vehicleTrips (db: Queryable, id: string, fromUs: number, toUs: number, o: TripOptions): Promise<{ trips: DetectedTrip[], stops: DetectedStop[] }> {
   const params: unknown[] = [id, microsToIso(fromUs), microsToIso(toUs)]
   if (o.start === 'speed') params.push(o.speedKmh)
-  const { rows } = await db.query(vehicleBucketsSql(o.bucketS, o.start), params)
-  return detectTrips(rows.map(rowToBucket), o)
+  const { rows } = await db.query(vehicleBucketsSql(o.bucketS, o.start, o.allBuckets === true ? undefined : o.gapS), params)
+  return detectTrips(toBuckets(rows, o.bucketS), o)
 }
 
 type DailyLine = DailyReport['vehicles'][number]
@@ -82,7 +90,7 @@ async function computeLines (db: Queryable, ids: string[], fromUs: number, toUs:
     const params: unknown[] = [microsToIso(fromUs), microsToIso(toUs)]
     if (o.start === 'speed') params.push(o.speedKmh)
     params.push(...batch)
-    const { rows } = await db.query(fleetBucketsSql(o.bucketS, o.start, batch.length), params)
+    const { rows } = await db.query(fleetBucketsSql(o.bucketS, o.start, batch.length, o.allBuckets === true ? undefined : o.gapS), params)
     let cur: string | null = null
     let bs: Bucket[] = []
     for (const r of rows) {
@@ -92,7 +100,7 @@ async function computeLines (db: Queryable, ids: string[], fromUs: number, toUs:
         cur = id
         bs = []
       }
-      bs.push(rowToBucket(r))
+      bs.push(rowToBucket(r, bs[bs.length - 1], o.bucketS))
     }
     if (cur !== null) out.set(cur, summarize(cur, bs, o))
   }

@@ -28,11 +28,31 @@ first(lat) lat0, first(lon) lon0, last(lat) lat1, last(lon) lon1, max(speed_kmh)
 first_not_null(odometer_km) odo0, last_not_null(odometer_km) odo1, first_not_null(fuel_pct) fuel0, last_not_null(fuel_pct) fuel1`
 }
 
-/** One vehicle's buckets in [$2, $3), oldest first: $1 vehicle id, $4 speed threshold (unused by 'ignition'). */
-export function vehicleBucketsSql (bucketS: number, start: TripStart): string {
-  return `SELECT * FROM (SELECT ${aggregates(start, '$4')}
+/**
+ * Leaves out the buckets detection needs not see: a bucket stays when it has
+ * moving or idling readings, is next to one with moving readings, or borders
+ * a gap longer than gapS (or the range). Each row carries the previous
+ * bucket's last reading (prev_t1) so that gaps stay known; a parked night
+ * becomes its two ends. gapS goes into the text as a checked integer.
+ */
+function onlyChanges (buckets: string, partition: string, gapS: number): string {
+  if (!Number.isSafeInteger(gapS) || gapS < 1) throw new RangeError(`bad gap ${gapS}`)
+  const w = `OVER (${partition}ORDER BY ts)`
+  const gapUs = gapS * 1e6
+  return `SELECT * FROM (SELECT *, lag(t1) ${w} prev_t1, lead(t0) ${w} next_t0, lag(moving_n) ${w} prev_moving, lead(moving_n) ${w} next_moving
+FROM (${buckets}))
+WHERE moving_n > 0 OR idle_n > 0 OR prev_moving > 0 OR next_moving > 0 OR prev_t1 IS NULL OR next_t0 IS NULL OR t0 - prev_t1 > ${gapUs} OR next_t0 - t1 > ${gapUs}`
+}
+
+/**
+ * One vehicle's buckets in [$2, $3), oldest first: $1 vehicle id, $4 speed
+ * threshold (unused by 'ignition'); with gapS only those that matter.
+ */
+export function vehicleBucketsSql (bucketS: number, start: TripStart, gapS?: number): string {
+  const buckets = `SELECT ${aggregates(start, '$4')}
 FROM readings WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3
-SAMPLE BY ${bucketText(bucketS)} ALIGN TO CALENDAR) ORDER BY t0`
+SAMPLE BY ${bucketText(bucketS)} ALIGN TO CALENDAR`
+  return gapS === undefined ? `SELECT * FROM (${buckets}) ORDER BY t0` : `${onlyChanges(buckets, '', gapS)} ORDER BY t0`
 }
 
 /**
@@ -40,13 +60,14 @@ SAMPLE BY ${bucketText(bucketS)} ALIGN TO CALENDAR) ORDER BY t0`
  * each: $3 the speed threshold (not with 'ignition'), then one parameter per
  * vehicle id.
  */
-export function fleetBucketsSql (bucketS: number, start: TripStart, vehicles: number): string {
+export function fleetBucketsSql (bucketS: number, start: TripStart, vehicles: number, gapS?: number): string {
   if (!Number.isSafeInteger(vehicles) || vehicles < 1 || vehicles > 10000) throw new RangeError(`bad vehicle count ${vehicles}`)
   const first = start === 'speed' ? 4 : 3
   const ids = Array.from({ length: vehicles }, (_, i) => `$${first + i}`).join(', ')
-  return `SELECT * FROM (SELECT vehicle_id, ${aggregates(start, '$3')}
+  const buckets = `SELECT vehicle_id, ${aggregates(start, '$3')}
 FROM readings WHERE ts >= $1 AND ts < $2 AND vehicle_id IN (${ids})
-SAMPLE BY ${bucketText(bucketS)} ALIGN TO CALENDAR) ORDER BY vehicle_id, t0`
+SAMPLE BY ${bucketText(bucketS)} ALIGN TO CALENDAR`
+  return gapS === undefined ? `SELECT * FROM (${buckets}) ORDER BY vehicle_id, t0` : `${onlyChanges(buckets, 'PARTITION BY vehicle_id ', gapS)} ORDER BY vehicle_id, t0`
 }
 
 /**

@@ -19,7 +19,7 @@ import { createCleanup, startBenchQuestDb, startMosquitto } from './harness/proc
 import { toMarkdown, toResultsDoc } from './harness/report.js'
 
 // benchmarks that run as their own script (npm run bench -- api [options])
-const STANDALONE = ['api', 'live', 'map', 'profile', 'memory']
+const STANDALONE = ['api', 'live', 'map', 'profile', 'memory', 'trips']
 const first = process.argv[2]
 if (first !== undefined && STANDALONE.includes(first)) {
   const file = new URL(`./${first}.bench.ts`, import.meta.url).pathname

@@ -276,6 +276,30 @@ export interface Config {
    */
   ONLINE_WINDOW_S: number
   /**
+   * What makes a reading count as moving for trips and stops: speed (speed_kmh above TRIP_SPEED_KMH) or ignition (ignition on; then a stop with the engine running is part of a trip, and stops never idle).
+   */
+  TRIP_START: 'speed' | 'ignition'
+  /**
+   * Speed above which a reading is moving (TRIP_START=speed); above GPS drift at rest.
+   */
+  TRIP_SPEED_KMH: number
+  /**
+   * A standing spell at least this long ends a trip and is a stop; shorter ones (traffic lights, queues) stay inside the trip.
+   */
+  TRIP_MIN_STOP_S: number
+  /**
+   * Trips shorter than this are dropped (moving a vehicle across a yard); their time counts as standing.
+   */
+  TRIP_MIN_S: number
+  /**
+   * A gap in a vehicle's readings longer than this ends its trip or stop (the vehicle was offline: nothing is known of that time).
+   */
+  TRIP_GAP_S: number
+  /**
+   * Seconds of readings QuestDB folds into one bucket before the api walks them for trips and stops; boundaries keep the readings' precision. See benchmarks/trips.bench.ts.
+   */
+  TRIP_BUCKET_S: number
+  /**
    * Raster tile URL template of the map page's base map ({z}/{x}/{y}, optional {s}); none: no tiles, a plain background with a graticule. The browser fetches tiles itself; when they fail the page switches to the graticule.
    */
   MAP_TILE_URL: string
@@ -419,6 +443,40 @@ export interface ApiKeysQuery {
  * @maxItems 4
  */
 export type BBox = [number, number, number, number]
+
+export interface DailyReportQuery {
+  /**
+   * The UTC day, YYYY-MM-DD.
+   */
+  date: string
+  /**
+   * Only this vehicle; default: every vehicle with readings that day.
+   */
+  vehicle_id?: string
+  format?: 'json' | 'csv'
+}
+
+export interface DailyReport {
+  date: string
+  vehicles: {
+    vehicle_id: string
+    distance_km: number
+    /**
+     * Sum of the trips' durations.
+     */
+    driving_s: number
+    /**
+     * Seconds of stops with the ignition on.
+     */
+    idling_s: number
+    trips: number
+    stops: number
+    /**
+     * Highest speed of the day's trips.
+     */
+    max_speed_kmh: number | null
+  }[]
+}
 
 export interface DeviceCreate {
   vehicle_id: string
@@ -1060,6 +1118,35 @@ export interface Stats {
   }[]
 }
 
+export interface StopList {
+  vehicle_id: string
+  from: string
+  to: string
+  stops: Stop[]
+}
+
+export interface Stop {
+  /**
+   * End of the trip before it, or the first reading.
+   */
+  start: string
+  /**
+   * Start of the next trip, or the last reading before a data gap or the range's end.
+   */
+  end: string
+  lat: number
+  lon: number
+  duration_s: number
+  /**
+   * Seconds of the stop with the ignition on.
+   */
+  idle_s: number
+  /**
+   * The ignition was on for most of the stop (idling).
+   */
+  ignition: boolean
+}
+
 export interface TrackQuery {
   /**
    * Inclusive, RFC 3339. Default: `to` minus 24 h.
@@ -1123,6 +1210,58 @@ export interface Track {
      */
     engine_temp_c: number | null
   }[]
+}
+
+export interface TripList {
+  vehicle_id: string
+  from: string
+  to: string
+  trips: Trip[]
+}
+
+export interface Trip {
+  /**
+   * First moving reading.
+   */
+  start: string
+  /**
+   * Last moving reading before the stop, data gap or range end that ended the trip.
+   */
+  end: string
+  start_lat: number
+  start_lon: number
+  end_lat: number
+  end_lon: number
+  duration_s: number
+  distance_km: number
+  /**
+   * odometer: the odometer's delta; track: the length of the track (cheap-ruler) when readings carry no odometer.
+   */
+  distance_source: 'odometer' | 'track'
+  /**
+   * Highest speed_kmh of the trip's readings; null without speeds.
+   */
+  max_speed_kmh: number | null
+  /**
+   * distance_km over duration_s.
+   */
+  avg_speed_kmh: number
+  /**
+   * Fuel level at the start minus at the end, in percent of the tank; null without fuel readings or after a refuel.
+   */
+  fuel_used_pct: number | null
+}
+
+export interface TripsQuery {
+  /**
+   * Inclusive, RFC 3339. Default: `to` minus 24 h. A trip or stop running over a bound is cut at it.
+   */
+  from?: string
+  /**
+   * Exclusive, RFC 3339. Default: now.
+   */
+  to?: string
+  format?: 'json' | 'csv'
 }
 
 export interface VehicleList {

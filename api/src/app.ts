@@ -28,6 +28,9 @@ import apiKeyRoutes from './routes/api-keys.js'
 import geofenceRoutes from './routes/geofences.js'
 import alertRoutes from './routes/alerts.js'
 import type { GeofenceStore } from '../../gateway/src/geofences/geofence-store.js'
+import trips from './routes/trips.js'
+import reports from './routes/reports.js'
+import type { TripOptions } from './trips/trip-query.js'
 import web, { type WebOptions } from './plugins/web.js'
 import { isReady } from '../../lib/questdb/managed.js'
 import type { Readiness } from '../../gateway/src/index.js'
@@ -72,7 +75,11 @@ export interface AppOptions {
   remoteMetrics?: MetricsOptions['remote']
   /** The map page at / (tile server and attribution); without it the page uses the graticule. */
   map?: WebOptions
+  /** TRIP_* settings of trips, stops and daily reports; default: the config schema's defaults. */
+  trips?: TripOptions
 }
+
+export const DEFAULT_TRIPS: TripOptions = { start: 'speed', speedKmh: 5, minStopS: 300, minTripS: 300, gapS: 3600, bucketS: 60 }
 
 // A same-origin map page draws on canvas (data: and blob: images, workers from
 // blob:) and talks to the live feed on the same origin; its base-map tiles
@@ -180,6 +187,8 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await v1.register(positions)
     await v1.register(stats, { onlineWindowS })
     await v1.register(rejections)
+    await v1.register(trips, opts.trips ?? DEFAULT_TRIPS)
+    await v1.register(reports, opts.trips ?? DEFAULT_TRIPS)
     const admin = { dataDir: opts.dataDir, authMode: opts.auth ?? 'required' } as const
     await v1.register(devices, admin)
     await v1.register(apiKeyRoutes, { ...admin, ...(opts.apiKeysEnv ? { apiKeysEnv: opts.apiKeysEnv } : {}) })

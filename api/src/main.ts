@@ -148,7 +148,8 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
     registries: [...(deps.registries ?? []), ...(own ? [own.metrics.registry] : []), ...(bus ? [busRegistry] : [])],
     ...(deps.remoteMetrics ? { remoteMetrics: deps.remoteMetrics } : {}),
     ...(deps.liveFeed ? { liveFeed: deps.liveFeed } : {}),
-    map: { tileUrl: config.MAP_TILE_URL, tileAttribution: config.MAP_TILE_ATTRIBUTION }
+    map: { tileUrl: config.MAP_TILE_URL, tileAttribution: config.MAP_TILE_ATTRIBUTION },
+    trips: { start: config.TRIP_START, speedKmh: config.TRIP_SPEED_KMH, minStopS: config.TRIP_MIN_STOP_S, minTripS: config.TRIP_MIN_S, gapS: config.TRIP_GAP_S, bucketS: config.TRIP_BUCKET_S }
   })
   let url: string
   try {

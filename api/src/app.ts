@@ -24,6 +24,7 @@ import stats from './routes/stats.js'
 import rejections from './routes/rejections.js'
 import devices from './routes/devices.js'
 import apiKeyRoutes from './routes/api-keys.js'
+import webhookRoutes from './routes/webhooks.js'
 import web, { type WebOptions } from './plugins/web.js'
 import { isReady } from '../../scripts/questdb.js'
 import type { Readiness } from '../../gateway/src/gateway.js'
@@ -175,6 +176,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     const admin = { dataDir: opts.dataDir, authMode: opts.auth ?? 'required' } as const
     await v1.register(devices, admin)
     await v1.register(apiKeyRoutes, { ...admin, ...(opts.apiKeysEnv ? { apiKeysEnv: opts.apiKeysEnv } : {}) })
+    await v1.register(webhookRoutes, admin)
   }, { prefix: '/api/v1' })
   await fastify.register(web, opts.map ?? { tileUrl: 'none', tileAttribution: '' })
 }

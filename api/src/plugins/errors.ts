@@ -9,6 +9,7 @@
 // | API_ERR_RANGE_TOO_LARGE    | 400    | from/to spans more than the endpoint allows                 |
 // | API_ERR_BAD_CURSOR         | 400    | a cursor this API did not issue                             |
 // | API_ERR_BAD_BBOX           | 400    | bbox is not minLon,minLat,maxLon,maxLat within WGS84 bounds |
+// | API_ERR_BAD_WEBHOOK_URL    | 400    | a webhook URL that is not http(s), or holds credentials     |
 // | API_ERR_UNAUTHORIZED       | 401    | no API key, or an unknown one                               |
 // | API_ERR_FORBIDDEN          | 403    | a valid key whose role does not allow this route            |
 // | API_ERR_NOT_FOUND          | 404    | no such route, vehicle, device token or API key             |

@@ -25,6 +25,7 @@ import { createIlpWriter, type IlpWriter } from '../../gateway/src/questdb/ilp-w
 import { createGatewayMetrics } from '../../gateway/src/metrics.js'
 import { createRedisBus, type RedisBus } from '../../gateway/src/bus/redis-bus.js'
 import { openRegistryStream, type RegistryStream } from '../../gateway/src/bus/registry-stream.js'
+import { webhooksFile } from '../../gateway/src/webhooks/webhook-registry.js'
 import { registryPath } from '../../gateway/src/broker/device-registry.js'
 import { apiKeysFile } from './api-keys.js'
 
@@ -130,7 +131,7 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
       url: config.REDIS_URL,
       node: nodeId(config),
       log: log.child({ part: 'registry-stream' }),
-      forward: [{ kind: 'device', file: registryPath(config.DATA_DIR) }, { kind: 'apikey', file: apiKeysFile(config.DATA_DIR) }],
+      forward: [{ kind: 'device', file: registryPath(config.DATA_DIR) }, { kind: 'apikey', file: apiKeysFile(config.DATA_DIR) }, { kind: 'webhook', file: webhooksFile(config.DATA_DIR) }],
       apply: { apikey: line => apiKeys.apply(line) },
       registry: busRegistry
     })

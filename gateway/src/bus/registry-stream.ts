@@ -1,7 +1,7 @@
-// Device tokens and API keys across machines (REDIS_URL): every line appended
-// to a node's devices.jsonl or api-keys.jsonl (by `fleetgate token|revoke|
-// apikey` or the admin API, on any machine) is forwarded by the nodes that
-// follow that file to a Redis Stream; every node tails the stream into its
+// Device tokens, API keys and webhooks across machines (REDIS_URL): every line
+// appended to a node's devices.jsonl, api-keys.jsonl or webhooks.jsonl (by
+// `fleetgate token|revoke|apikey` or the admin API, on any machine) is
+// forwarded by the nodes that follow that file to a Redis Stream; every node tails the stream into its
 // cache, so a revoke anywhere closes the session wherever it runs. The files
 // stay the source of truth on each machine: while Redis is down, lines wait
 // in a queue and go out when it returns; a node cut off reads on from the
@@ -17,7 +17,7 @@ export const REGISTRY_STREAM = 'fleetgate:registry'
 /** Kept in the stream (approximately): a node started later reads it whole. */
 const STREAM_MAXLEN = 1_000_000
 
-export type RegistryKind = 'device' | 'apikey'
+export type RegistryKind = 'device' | 'apikey' | 'webhook'
 
 export interface RegistryStreamOptions {
   url: string

@@ -75,7 +75,7 @@ t.test('webhooks over the admin API', async t => {
     const r = await startReceiver(t, { mode: 'fail' })
     const made = await call(s, '/api/v1/webhooks', { method: 'POST', body: { url: r.url } })
     const id = made.body.id as string
-    const d = await createWebhookDelivery({ dir: s.config.DATA_DIR, log: quietLogger(), metrics: { registry: new Registry() }, maxAgeMs: 300, backoffMs: 10, backoffMaxMs: 50, timeoutMs: 500, pollMs: 50 })
+    const d = await createWebhookDelivery({ dir: s.config.DATA_DIR, log: quietLogger(), metrics: { registry: new Registry() }, maxAgeMs: 300, backoffMs: 10, backoffMaxMs: 50, timeoutMs: 5000, pollMs: 50 })
     t.teardown(() => d.close())
     await d.enqueue([{ id: 'api-1', type: 'geofence_exit', vehicle_id: 'v1', ts: '2026-12-01T10:00:00.000Z', geofence_id: 'depot' }])
 

@@ -4,11 +4,15 @@
 // workers then POST them at least once. The webhooks come from
 // DATA_DIR/webhooks.jsonl (followed while running) and from the Redis
 // registry stream (apply).
+import { Ajv } from 'ajv'
+import addFormatsModule from 'ajv-formats'
 import type { Logger } from 'pino'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Config } from '../../../schemas/config.js'
 import type { Alert } from '../../../schemas/types.js'
 import { unwatchFile, watchFile } from 'node:fs'
+import alertSchema from '../../../schemas/alert.schema.json' with { type: 'json' }
+import { GatewayError } from '../errors.js'
 import type { FetchLike } from './webhook-attempt.js'
 import { openWebhookQueue } from './webhook-queue.js'
 import { followWebhooks, wants, webhooksFile, type StoredWebhook, type WebhookLine } from './webhook-registry.js'
@@ -38,6 +42,20 @@ export interface WebhookDelivery {
 /** The retry policy from WEBHOOK_* configuration. */
 export function retryPolicyFrom (config: Pick<Config, 'WEBHOOK_MAX_AGE_S' | 'WEBHOOK_TIMEOUT_MS' | 'WEBHOOK_CONCURRENCY' | 'WEBHOOK_BACKOFF_MS' | 'WEBHOOK_BACKOFF_MAX_MS'>): RetryPolicy {
   return { maxAgeMs: config.WEBHOOK_MAX_AGE_S * 1000, timeoutMs: config.WEBHOOK_TIMEOUT_MS, concurrency: config.WEBHOOK_CONCURRENCY, backoffMs: config.WEBHOOK_BACKOFF_MS, backoffMaxMs: config.WEBHOOK_BACKOFF_MAX_MS }
+}
+
+// ajv-formats is CommonJS with a default export
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
+const isAlert = addFormats(new Ajv({ allErrors: false, strict: false })).compile<Alert>(alertSchema)
+
+/** Throws GW_ERR_BAD_ALERT for the first alert that breaks the contract: a queued delivery must be deliverable. */
+function checkAlerts (alerts: Alert[]): void {
+  for (const a of alerts) {
+    if (!isAlert(a)) {
+      const e = isAlert.errors?.[0]
+      throw new GatewayError('GW_ERR_BAD_ALERT', `alert ${JSON.stringify((a as { id?: unknown } | null)?.id ?? null)} does not match schemas/alert.schema.json: ${e?.instancePath ?? ''} ${e?.message ?? ''}`)
+    }
+  }
 }
 
 const DEFAULT_POLICY: RetryPolicy = { maxAgeMs: 86_400_000, timeoutMs: 10_000, concurrency: 4, backoffMs: 1000, backoffMaxMs: 600_000 }
@@ -137,7 +155,8 @@ export async function createWebhookDelivery (opts: WebhookDeliveryOptions): Prom
 
   return {
     async enqueue (alerts) {
-      if (closed) throw new Error('webhook delivery closed')
+      if (closed) throw new GatewayError('GW_ERR_WEBHOOKS_CLOSED', 'webhook delivery is closed')
+      checkAlerts(alerts)
       // a webhook registered a moment ago: its line may not have been polled yet
       await schedule(follower.refresh())
       const writes: Array<Promise<void>> = []
@@ -155,9 +174,9 @@ export async function createWebhookDelivery (opts: WebhookDeliveryOptions): Prom
     },
     depth: () => new Map([...workers].map(([id, w]) => [id, w.queue.size()])),
     async close () {
+      closed = true
       unwatchFile(file, poll)
       await changes
-      closed = true
       await Promise.all([...workers.values()].map(async w => await w.close()))
       workers.clear()
     }

@@ -56,14 +56,15 @@ export function createWebhookWorker (hook: StoredWebhook, queue: WebhookQueue, p
     a.count++
     const outcome = await attemptDelivery(deps.fetch, hook, e.alert, a.count, policy.timeoutMs, stop.signal)
     a.inFlight = false
-    // closing aborted it: the delivery stays queued for the next start
-    if (closed) return
+    // a 2xx that arrived while closing still counts: the queue closes after the attempts in flight
     if (outcome.ok) {
       state.delete(e.n)
       queue.ack(e.n)
       deps.events.delivered(hook.id)
       return
     }
+    // closing aborted it: the delivery stays queued for the next start
+    if (closed) return
     a.lastError = outcome.error
     deps.events.failed(hook.id)
     const now = Date.now()

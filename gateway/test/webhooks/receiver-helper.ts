@@ -48,7 +48,7 @@ export async function startReceiver (t: Test, opts: { mode?: Mode, slowMs?: numb
           if (r.mode === 'fail') answer(500)
           else if (r.mode === 'slow') {
             // answered after the sender gave up: a success it never saw
-            const timer = setTimeout(() => { timers.delete(timer); if (!req.socket.destroyed) answer(200) }, opts.slowMs ?? 2000)
+            const timer = setTimeout(() => { timers.delete(timer); if (!req.socket.destroyed) answer(200) }, opts.slowMs ?? 6000)
             timers.add(timer)
           } else answer(200)
         })

@@ -1,8 +1,12 @@
 // The deliveries of one webhook: at most `concurrency` attempts in flight,
-// oldest first; a failed delivery waits an exponential backoff with jitter
-// and is retried until it is `maxAgeMs` old, when it becomes a dead letter
-// with its last error. Attempt counts live in memory: after a restart a
-// delivery starts counting again, while its age (from queue.jsonl) goes on.
+// oldest first. A failed delivery waits an exponential backoff with jitter
+// before its next attempt, and is retried until it is `maxAgeMs` old, when it
+// becomes a dead letter with its last error. While the receiver fails, the
+// webhook itself backs off too: one attempt at a time, each after a backoff
+// of its own, until one succeeds; so a receiver that is down gets probes, not
+// the whole backlog, and a long backlog costs no scan per delivery. Attempt
+// counts live in memory: after a restart they start again, while a
+// delivery's age (from queue.jsonl) goes on.
 import type { Logger } from 'pino'
 import { attemptDelivery, type FetchLike } from './webhook-attempt.js'
 import type { QueuedDelivery, WebhookQueue } from './webhook-queue.js'
@@ -45,11 +49,35 @@ export function createWebhookWorker (hook: StoredWebhook, queue: WebhookQueue, p
   let timer: NodeJS.Timeout | null = null
   let timerAt = Infinity
   let closed = false
+  // failures in a row of this webhook, and when it may be tried again
+  let streak = 0
+  let blockedUntil = 0
+  let lastError = ''
 
   function attemptsOf (n: number): Attempts {
     let a = state.get(n)
     if (!a) { a = { count: 0, nextAt: 0, lastError: '', inFlight: false }; state.set(n, a) }
     return a
+  }
+
+  async function bury (e: QueuedDelivery, a: Attempts, now: number): Promise<void> {
+    state.delete(e.n)
+    const error = a.lastError || lastError
+    deps.events.dead(hook.id)
+    deps.log.warn({ webhook: hook.id, alert: e.alert.id, attempts: a.count, error }, 'webhook delivery dead-lettered')
+    await queue.bury({ n: e.n, alert: e.alert, enq: e.enq, dead: now, attempts: a.count, error }).catch(err => {
+      deps.log.error({ err, webhook: hook.id }, 'dead letter not written: retried at the next start')
+    })
+  }
+
+  /** Buries every delivery past its age that no attempt holds: while the receiver is down, most are never tried. */
+  async function sweep (now: number): Promise<void> {
+    const expired: QueuedDelivery[] = []
+    for (const e of queue.pending()) {
+      if (e.enq + policy.maxAgeMs > now) break
+      if (!state.get(e.n)?.inFlight) expired.push(e)
+    }
+    for (const e of expired) await bury(e, attemptsOf(e.n), now)
   }
 
   async function run (e: QueuedDelivery, a: Attempts): Promise<void> {
@@ -60,26 +88,23 @@ export function createWebhookWorker (hook: StoredWebhook, queue: WebhookQueue, p
     if (outcome.ok) {
       state.delete(e.n)
       queue.ack(e.n)
+      streak = 0
+      blockedUntil = 0
       deps.events.delivered(hook.id)
       return
     }
     // closing aborted it: the delivery stays queued for the next start
     if (closed) return
-    a.lastError = outcome.error
+    a.lastError = lastError = outcome.error
     deps.events.failed(hook.id)
     const now = Date.now()
+    streak++
+    blockedUntil = now + backoffDelay(policy, streak)
     const expires = e.enq + policy.maxAgeMs
-    if (now >= expires) {
-      state.delete(e.n)
-      deps.events.dead(hook.id)
-      deps.log.warn({ webhook: hook.id, alert: e.alert.id, attempts: a.count, error: a.lastError }, 'webhook delivery dead-lettered')
-      await queue.bury({ n: e.n, alert: e.alert, enq: e.enq, dead: now, attempts: a.count, error: a.lastError }).catch(err => {
-        deps.log.error({ err, webhook: hook.id }, 'dead letter not written: retried at the next start')
-      })
-      return
-    }
+    if (now >= expires) await bury(e, a, now)
     // the last attempt is made when the delivery expires, not a backoff later
-    a.nextAt = Math.min(now + backoffDelay(policy, a.count), expires)
+    else a.nextAt = Math.min(now + backoffDelay(policy, a.count), expires)
+    await sweep(now)
   }
 
   function start (e: QueuedDelivery, a: Attempts): void {
@@ -99,9 +124,12 @@ export function createWebhookWorker (hook: StoredWebhook, queue: WebhookQueue, p
   function pump (): void {
     if (closed) return
     const now = Date.now()
+    if (now < blockedUntil) { arm(blockedUntil); return }
+    // a failing receiver gets one attempt at a time until one succeeds
+    const limit = streak > 0 ? 1 : policy.concurrency
     let soonest = Infinity
     for (const e of queue.pending()) {
-      if (inFlight.size >= policy.concurrency) return
+      if (inFlight.size >= limit) return
       const a = attemptsOf(e.n)
       if (a.inFlight) continue
       if (a.nextAt > now) { soonest = Math.min(soonest, a.nextAt); continue }

@@ -13,6 +13,8 @@ export interface Receiver {
   url: string
   mode: Mode
   requests: Received[]
+  /** The most requests it held unanswered at once. */
+  maxOpen: number
   /** Alert ids answered 2xx. */
   delivered: () => Set<string>
   /** Stops listening: connections are refused until `listen()`. */
@@ -28,6 +30,7 @@ export async function startReceiver (t: Test, opts: { mode?: Mode, slowMs?: numb
     url: '',
     mode: opts.mode ?? 'ok',
     requests: [],
+    maxOpen: 0,
     delivered () {
       const ids = new Set<string>()
       for (const q of r.requests) if (q.status === 200) ids.add((JSON.parse(q.body) as { alert: { id: string } }).alert.id)
@@ -38,7 +41,11 @@ export async function startReceiver (t: Test, opts: { mode?: Mode, slowMs?: numb
       await new Promise<void>(resolve => server.close(() => resolve()))
     },
     async listen () {
+      let open = 0
       server = createServer((req, res) => {
+        open++
+        r.maxOpen = Math.max(r.maxOpen, open)
+        res.once('close', () => { open-- })
         const chunks: Buffer[] = []
         req.on('data', (c: Buffer) => chunks.push(c))
         req.on('end', () => {

@@ -222,3 +222,14 @@ t.test('an alert that breaks the contract queues nothing of its batch; a closed 
   await d.close()
   await t.rejects(d.enqueue(good), { code: 'GW_ERR_WEBHOOKS_CLOSED' })
 })
+
+t.test('no more attempts in flight at once than the concurrency bound', async t => {
+  const dir = t.testdir()
+  const r = await startReceiver(t, { mode: 'slow', slowMs: 50 })
+  const hook = registerWebhook(dir, { url: r.url })
+  const { d } = await open(t, dir, { concurrency: 3 })
+  await d.enqueue(alerts('m', 30))
+  await pollUntil(async () => d.depth().get(hook.id) === 0, 30000, 'every delivery')
+  t.equal(r.delivered().size, 30)
+  t.ok(r.maxOpen <= 3, `at most 3 open at the receiver (saw ${r.maxOpen})`)
+})

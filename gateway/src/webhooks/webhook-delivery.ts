@@ -27,6 +27,8 @@ export interface WebhookDeliveryOptions extends Partial<RetryPolicy> {
   fetch?: FetchLike
   /** How often webhooks.jsonl is polled for changes. */
   pollMs?: number
+  /** The gateway worker's index (GATEWAY_WORKERS): each worker keeps its own queues. */
+  worker?: number
 }
 
 export interface WebhookDelivery {
@@ -116,7 +118,7 @@ export async function createWebhookDelivery (opts: WebhookDeliveryOptions): Prom
   let changes: Promise<void> = Promise.resolve()
 
   async function start (hook: StoredWebhook): Promise<void> {
-    const queue = await openWebhookQueue(opts.dir, hook.id)
+    const queue = await openWebhookQueue(opts.dir, hook.id, opts.worker ?? 0)
     const w = createWebhookWorker(hook, queue, policy, { fetch: fetchFn, log, events })
     workers.set(hook.id, w)
     // what was queued before a restart goes out now

@@ -1,4 +1,5 @@
-// One webhook's durable queue, in its own folder under DATA_DIR/webhooks/:
+// One webhook's durable queue, in its own folder under DATA_DIR/webhooks/
+// (DATA_DIR/webhooks-<i>/ for gateway worker i > 0: one writer per folder):
 // queue.jsonl holds the deliveries (appended and fsynced before enqueue
 // resolves), acks.jsonl the numbers of those done (delivered or dead; not
 // fsynced: a lost ack is a redelivery, which at least once allows), and
@@ -6,7 +7,7 @@
 // that groups what arrives meanwhile into one write and one fsync. When most
 // of queue.jsonl is acked, it is rewritten with what is pending (a new file
 // renamed over it) and acks.jsonl is emptied.
-import { mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { open, rename, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Alert } from '../../../schemas/types.js'
@@ -38,8 +39,13 @@ export interface WebhookQueue {
 /** How many acked lines make a rewrite of queue.jsonl worth it (and more than half the file). */
 const COMPACT_AFTER = 1000
 
-export function webhookQueueDir (dataDir: string, webhookId: string): string {
-  return join(dataDir, 'webhooks', webhookId)
+/** Gateway worker i's queues (GATEWAY_WORKERS): 0 keeps the single-process path, as the spools do. */
+export function webhookQueueRoot (dataDir: string, worker = 0): string {
+  return join(dataDir, worker === 0 ? 'webhooks' : `webhooks-${worker}`)
+}
+
+export function webhookQueueDir (dataDir: string, webhookId: string, worker = 0): string {
+  return join(webhookQueueRoot(dataDir, worker), webhookId)
 }
 
 function jsonLines<T> (file: string): T[] {
@@ -54,9 +60,11 @@ function jsonLines<T> (file: string): T[] {
   return out
 }
 
-/** The dead letters of a webhook on this DATA_DIR, oldest first. */
+/** The dead letters of a webhook on this DATA_DIR (every gateway worker's), oldest first. */
 export function readDeadLetters (dataDir: string, webhookId: string): DeadLetter[] {
-  return jsonLines<DeadLetter>(join(webhookQueueDir(dataDir, webhookId), 'dead.jsonl'))
+  let roots: string[] = []
+  try { roots = readdirSync(dataDir).filter(n => /^webhooks(-\d+)?$/.test(n)) } catch { return [] }
+  return roots.flatMap(r => jsonLines<DeadLetter>(join(dataDir, r, webhookId, 'dead.jsonl'))).sort((a, b) => a.dead - b.dead)
 }
 
 type Op =
@@ -65,8 +73,8 @@ type Op =
   | { kind: 'bury', letter: DeadLetter, done: () => void, fail: (err: Error) => void }
   | { kind: 'revive', before: number, done: (n: number) => void, fail: (err: Error) => void }
 
-export async function openWebhookQueue (dataDir: string, webhookId: string): Promise<WebhookQueue> {
-  const dir = webhookQueueDir(dataDir, webhookId)
+export async function openWebhookQueue (dataDir: string, webhookId: string, worker = 0): Promise<WebhookQueue> {
+  const dir = webhookQueueDir(dataDir, webhookId, worker)
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   const files = { queue: join(dir, 'queue.jsonl'), acks: join(dir, 'acks.jsonl'), dead: join(dir, 'dead.jsonl') }
 

@@ -132,7 +132,11 @@ t.test('a process killed mid-backlog loses no acknowledged alert', async t => {
 
   r.mode = 'ok'
   const { d } = await open(t, dir)
-  await pollUntil(async () => acked.every(id => r.delivered().has(id)), 60000, 'every acknowledged alert delivered')
+  await pollUntil(async () => acked.every(id => r.delivered().has(id)), 60000, 'every acknowledged alert delivered').catch(err => {
+    const missing = acked.filter(id => !r.delivered().has(id))
+    t.comment({ acked: acked.length, missing: missing.length, firstMissing: missing.slice(0, 5), depth: [...d.depth()], requests: r.requests.length })
+    throw err
+  })
   t.pass(`${acked.length} acknowledged alerts delivered after the kill`)
   checkRequests(t, r, hook.id, SECRET)
   await pollUntil(async () => d.depth().get(hook.id) === 0, 30000, 'nothing left queued')

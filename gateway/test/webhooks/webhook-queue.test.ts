@@ -55,3 +55,17 @@ t.test('dead letters are kept, and revived into the queue', async t => {
   t.same([...q.pending()].map(e => e.alert.id), ['x-2', 'x-0'])
   t.same(readDeadLetters(dir, hookId).map(l => l.alert.id), ['x-1'])
 })
+
+t.test('each gateway worker has its own queues; the dead letters of all are listed', async t => {
+  const dir = t.testdir()
+  const q0 = await openWebhookQueue(dir, hookId)
+  const q2 = await openWebhookQueue(dir, hookId, 2)
+  t.teardown(async () => { await q0.close(); await q2.close() })
+  await q0.append(alerts('w0', 1))
+  await q2.append(alerts('w2', 1))
+  const [a] = [...q0.pending()]
+  const [b] = [...q2.pending()]
+  await q2.bury({ n: b!.n, alert: b!.alert, enq: b!.enq, dead: 10, attempts: 1, error: 'http 502' })
+  await q0.bury({ n: a!.n, alert: a!.alert, enq: a!.enq, dead: 20, attempts: 1, error: 'http 500' })
+  t.same(readDeadLetters(dir, hookId).map(l => l.alert.id), ['w2-0', 'w0-0'], 'both workers\' dead letters, oldest first')
+})

@@ -108,6 +108,37 @@ export type RejectionReason =
   | 'unprocessable'
 
 /**
+ * An alert raised at ingest (geofence, overspeed, ...): what webhooks deliver. Minimal on purpose: the alert evaluation may add properties.
+ */
+export interface WebhookAlert {
+  /**
+   * Stable: the same alert raised again (a replay, a redelivery) has the same id. Webhooks use it in their idempotency key.
+   */
+  id: string
+  /**
+   * What happened: geofence_enter, geofence_exit, geofence_dwell, overspeed, ...
+   */
+  type: string
+  vehicle_id: string
+  /**
+   * When it happened (the reading's event time), RFC 3339.
+   */
+  ts: string
+  /**
+   * The alert rule that raised it.
+   */
+  rule_id?: string
+  geofence_id?: string
+  /**
+   * Details (e.g. speed and limit).
+   */
+  data?: {
+    [k: string]: unknown
+  }
+  [k: string]: unknown
+}
+
+/**
  * fleetgate configuration, read from environment variables and validated once at start. Port 0 means any free port.
  */
 export interface Config {
@@ -315,6 +346,26 @@ export interface Config {
    * Seconds inside a geofence (in reading time) after which one geofence_dwell alert is raised; 0: no dwell alerts.
    */
   GEOFENCE_DWELL_S: number
+  /**
+   * How long a webhook delivery is retried (exponential backoff with jitter) before it becomes a dead letter.
+   */
+  WEBHOOK_MAX_AGE_S: number
+  /**
+   * Bound on one webhook delivery attempt (connect, send, answer); past it the attempt failed.
+   */
+  WEBHOOK_TIMEOUT_MS: number
+  /**
+   * Deliveries in flight at once per webhook.
+   */
+  WEBHOOK_CONCURRENCY: number
+  /**
+   * Wait before the first retry of a failed webhook delivery; doubled at each further failure, with jitter.
+   */
+  WEBHOOK_BACKOFF_MS: number
+  /**
+   * Longest wait between two attempts of a webhook delivery.
+   */
+  WEBHOOK_BACKOFF_MAX_MS: number
   [k: string]: unknown
 }
 
@@ -1293,4 +1344,102 @@ export interface Vehicle {
    */
   status_ts?: string | null
   position?: Position
+}
+
+/**
+ * A webhook to register. Without rule_ids and types it receives every alert; with both, an alert must match both.
+ */
+export interface WebhookCreate {
+  /**
+   * http or https URL the alerts are POSTed to.
+   */
+  url: string
+  /**
+   * Only alerts raised by these rules.
+   *
+   * @maxItems 100
+   */
+  rule_ids?: string[]
+  /**
+   * Only alerts of these types (geofence_enter, overspeed, ...).
+   *
+   * @maxItems 100
+   */
+  types?: string[]
+  /**
+   * The signing secret; when absent one is generated and shown once.
+   */
+  secret?: string
+  /**
+   * A label for people.
+   */
+  name?: string
+}
+
+/**
+ * Deliveries given up after WEBHOOK_MAX_AGE_S, oldest first, on the gateways that share this DATA_DIR.
+ */
+export interface WebhookDeadLetters {
+  dead_letters: {
+    idempotency_key: string
+    alert: {
+      [k: string]: unknown
+    }
+    enqueued_at: string
+    dead_at: string
+    attempts: number
+    /**
+     * What the last attempt got: an HTTP status, a timeout or a connection error.
+     */
+    last_error: string
+  }[]
+}
+
+export interface WebhookList {
+  webhooks: Webhook[]
+}
+
+/**
+ * A retry of the webhook's dead letters, requested: every gateway re-queues those that died before requested_at, within a second.
+ */
+export interface WebhookRetry {
+  requested_at: string
+  /**
+   * Dead letters on this DATA_DIR at the time of the request.
+   */
+  dead_letters: number
+}
+
+/**
+ * A webhook just registered, with its signing secret: shown this once.
+ */
+export interface WebhookSecret {
+  id: string
+  url: string
+  rule_ids: string[]
+  types: string[]
+  name: string
+  created: string
+  /**
+   * Verifies the Fleetgate-Signature header of each delivery (HMAC-SHA256).
+   */
+  secret: string
+}
+
+/**
+ * A registered webhook; its secret is never shown again.
+ */
+export interface Webhook {
+  id: string
+  url: string
+  /**
+   * Empty: any rule.
+   */
+  rule_ids: string[]
+  /**
+   * Empty: any type.
+   */
+  types: string[]
+  name: string
+  created: string
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { compile } from 'json-schema-to-typescript'
 
 const dir = fileURLToPath(new URL('../schemas/', import.meta.url))
-const sources = ['telemetry', 'event', 'rejection-reason', 'config']
+const sources = ['telemetry', 'event', 'rejection-reason', 'alert', 'config']
 const BASE = 'https://fleetgate.dev/schemas/'
 
 // the API schemas refer to the others by their $id: read those from disk, never over the network

@@ -31,6 +31,7 @@ import type { GeofenceStore } from '../../gateway/src/geofences/geofence-store.j
 import trips from './routes/trips.js'
 import reports from './routes/reports.js'
 import type { TripOptions } from './trips/trip-query.js'
+import webhookRoutes from './routes/webhooks.js'
 import web, { type WebOptions } from './plugins/web.js'
 import { isReady } from '../../lib/questdb/managed.js'
 import type { Readiness } from '../../gateway/src/index.js'
@@ -194,6 +195,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await v1.register(apiKeyRoutes, { ...admin, ...(opts.apiKeysEnv ? { apiKeysEnv: opts.apiKeysEnv } : {}) })
     await v1.register(geofenceRoutes, { dataDir: opts.dataDir, store: opts.geofences, maxVertices: opts.maxGeofenceVertices ?? 10000 })
     await v1.register(alertRoutes)
+    await v1.register(webhookRoutes, admin)
   }, { prefix: '/api/v1' })
   await fastify.register(web, opts.map ?? { tileUrl: 'none', tileAttribution: '' })
 }

@@ -11,6 +11,7 @@
 // | API_ERR_RANGE_TOO_LARGE    | 400    | from/to spans more than the endpoint allows                 |
 // | API_ERR_BAD_CURSOR         | 400    | a cursor this API did not issue                             |
 // | API_ERR_BAD_BBOX           | 400    | bbox is not minLon,minLat,maxLon,maxLat within WGS84 bounds |
+// | API_ERR_BAD_WEBHOOK_URL    | 400    | a webhook URL that is not http(s), or holds credentials     |
 // | API_ERR_GEOFENCE_RING_NOT_CLOSED   | 400 | a geofence ring's last position is not its first   |
 // | API_ERR_GEOFENCE_SELF_INTERSECTION | 400 | two edges of a geofence ring cross or touch        |
 // | API_ERR_GEOFENCE_TOO_MANY_VERTICES | 400 | a geofence over GEOFENCE_MAX_VERTICES              |
@@ -34,6 +35,7 @@ export const API_ERR_BAD_REQUEST = createError<Detail>('API_ERR_BAD_REQUEST', '%
 export const API_ERR_BAD_RANGE = createError<Detail>('API_ERR_BAD_RANGE', '%s', 400)
 export const API_ERR_RANGE_TOO_LARGE = createError<[number]>('API_ERR_RANGE_TOO_LARGE', 'time range exceeds %d days; narrow from/to (and page through with cursor)', 400)
 export const API_ERR_BAD_CURSOR = createError<Detail>('API_ERR_BAD_CURSOR', '%s', 400)
+export const API_ERR_BAD_WEBHOOK_URL = createError<Detail>('API_ERR_BAD_WEBHOOK_URL', '%s', 400)
 export const API_ERR_GEOFENCE_RING_NOT_CLOSED = createError<Detail>('API_ERR_GEOFENCE_RING_NOT_CLOSED', '%s', 400)
 export const API_ERR_GEOFENCE_SELF_INTERSECTION = createError<Detail>('API_ERR_GEOFENCE_SELF_INTERSECTION', '%s', 400)
 export const API_ERR_GEOFENCE_TOO_MANY_VERTICES = createError<Detail>('API_ERR_GEOFENCE_TOO_MANY_VERTICES', '%s', 400)

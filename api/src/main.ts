@@ -19,6 +19,7 @@ import {
 } from '../../gateway/src/index.js'
 import { apiKeysFile } from './api-keys.js'
 import { geofencesFile, openGeofenceStore } from '../../gateway/src/geofences/geofence-store.js'
+import { webhooksFile } from '../../gateway/src/webhooks/webhook-registry.js'
 
 export interface ApiDeps {
   questdb?: QuestDbAddress
@@ -104,7 +105,7 @@ export async function runApi (config: Config, log: Logger, deps: ApiDeps = {}): 
       url: config.REDIS_URL,
       node: nodeId(config),
       log: log.child({ part: 'registry-stream' }),
-      forward: [{ kind: 'device', file: registryPath(config.DATA_DIR) }, { kind: 'apikey', file: apiKeysFile(config.DATA_DIR) }, { kind: 'geofence', file: geofencesFile(config.DATA_DIR) }],
+      forward: [{ kind: 'device', file: registryPath(config.DATA_DIR) }, { kind: 'apikey', file: apiKeysFile(config.DATA_DIR) }, { kind: 'geofence', file: geofencesFile(config.DATA_DIR) }, { kind: 'webhook', file: webhooksFile(config.DATA_DIR) }],
       apply: { apikey: line => apiKeys.apply(line), geofence: line => { geofences.apply(line) } },
       registry: busRegistry
     })

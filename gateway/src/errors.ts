@@ -13,6 +13,8 @@
 // | GW_ERR_ILP_TIMEOUT       | 504      | QuestDB did not answer /write in time                         |
 // | GW_ERR_ILP_BUSY          | 500      | a second send while one is in flight (a defect)               |
 // | GW_ERR_ILP_GAVE_UP       | 503      | shutdown stopped the retries; the batch stays in the spool    |
+// | GW_ERR_BAD_ALERT         | 400      | an alert given to webhook delivery does not match schemas/alert.schema.json; none of its batch is queued |
+// | GW_ERR_WEBHOOKS_CLOSED   | 503      | alerts enqueued after webhook delivery was closed; not queued |
 import createError from '@fastify/error'
 
 export const GW_ERR_SHUTTING_DOWN = createError('GW_ERR_SHUTTING_DOWN', 'shutting down', 503)
@@ -23,6 +25,9 @@ export const GW_ERR_ILP_ENCODE = createError<[string]>('GW_ERR_ILP_ENCODE', '%s'
 export const GW_ERR_ILP_TIMEOUT = createError<[number]>('GW_ERR_ILP_TIMEOUT', 'no answer from questdb within %d ms', 504)
 export const GW_ERR_ILP_BUSY = createError('GW_ERR_ILP_BUSY', 'ilp sender: one request at a time', 500)
 export const GW_ERR_ILP_GAVE_UP = createError<[string, { cause: unknown }?]>('GW_ERR_ILP_GAVE_UP', 'gave up: %s', 503)
+
+export const GW_ERR_BAD_ALERT = createError<[string]>('GW_ERR_BAD_ALERT', '%s', 400)
+export const GW_ERR_WEBHOOKS_CLOSED = createError('GW_ERR_WEBHOOKS_CLOSED', 'webhook delivery is closed', 503)
 
 export const GW_ERR_ILP_HTTP = createError<[number, string]>('GW_ERR_ILP_HTTP', 'questdb answered %d: %s', 502)
 

@@ -13,6 +13,7 @@ import { buildGateway, type Gateway } from './gateway.js'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
 import { createRedisBus, joinBus, HANDOVER_WAIT_MS, type RedisBus } from './bus/redis-bus.js'
 import { openRegistryStream, type RegistryStream } from './bus/registry-stream.js'
+import { webhooksFile } from './webhooks/webhook-registry.js'
 import { registryPath } from './broker/device-registry.js'
 import { geofencesFile } from './geofences/geofence-store.js'
 
@@ -138,7 +139,7 @@ export async function runGateway (config: Config, log: Logger, opts: { live?: Li
       node,
       log: rlog,
       // every node forwards what was written on its machine, whatever wrote it
-      forward: [{ kind: 'device', file: registryPath(config.DATA_DIR) }, { kind: 'apikey', file: apiKeysFile(config.DATA_DIR) }, { kind: 'geofence', file: geofencesFile(config.DATA_DIR) }],
+      forward: [{ kind: 'device', file: registryPath(config.DATA_DIR) }, { kind: 'apikey', file: apiKeysFile(config.DATA_DIR) }, { kind: 'geofence', file: geofencesFile(config.DATA_DIR) }, { kind: 'webhook', file: webhooksFile(config.DATA_DIR) }],
       apply: {
         geofence: line => { g.geofencing.store.apply(line) },
         device (line, origin) {

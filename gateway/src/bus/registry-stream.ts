@@ -1,6 +1,7 @@
-// Device tokens, API keys and geofences across machines (REDIS_URL): every
-// line appended to a node's devices.jsonl, api-keys.jsonl or geofences.jsonl
-// (by `fleetgate token|revoke|apikey` or the admin API, on any machine) is forwarded by the nodes that
+// Device tokens, API keys, geofences and webhooks across machines (REDIS_URL):
+// every line appended to a node's devices.jsonl, api-keys.jsonl,
+// geofences.jsonl or webhooks.jsonl (by `fleetgate token|revoke|apikey` or the
+// admin API, on any machine) is forwarded by the nodes that
 // follow that file to a Redis Stream; every node tails the stream into its
 // cache, so a revoke anywhere closes the session wherever it runs. The files
 // stay the source of truth on each machine: while Redis is down, lines wait
@@ -17,7 +18,7 @@ export const REGISTRY_STREAM = 'fleetgate:registry'
 /** Kept in the stream (approximately): a node started later reads it whole. */
 const STREAM_MAXLEN = 1_000_000
 
-export type RegistryKind = 'device' | 'apikey' | 'geofence'
+export type RegistryKind = 'device' | 'apikey' | 'geofence' | 'webhook'
 
 export interface RegistryStreamOptions {
   url: string

@@ -18,6 +18,7 @@ import { openSpool, type Spool } from './spool/spool.js'
 import { prepareQuestDb, type QuestDbPreparation } from './questdb/prepare.js'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
 import { createGeofencing, type Geofencing } from './geofences/geofencing.js'
+import { createWebhookDelivery, retryPolicyFrom, type WebhookDelivery } from './webhooks/webhook-delivery.js'
 
 export interface GatewayDeps {
   log: Logger
@@ -35,6 +36,8 @@ export interface GatewayDeps {
   origin?: string
   /** How long a new session's online record waits for a handover from a node or worker that held the vehicle (default 0: at once). */
   holdOnlineMs?: () => number
+  /** This process's index among GATEWAY_WORKERS (default 0): its webhook queues are its own. */
+  worker?: number
 }
 
 export interface Gateway {
@@ -45,6 +48,7 @@ export interface Gateway {
   broker: FleetBroker
   registry: DeviceRegistry
   geofencing: Geofencing
+  webhooks: WebhookDelivery
   spool: Spool
   pipeline: Pipeline
   live: LiveBus
@@ -134,7 +138,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     log: log.child({ part: 'geofences' }),
     registry: metrics.registry
   })
-  const ingest = createIngest(config, { log, questdbHttpUrl: deps.questdbHttpUrl, protocolVersion: questdb.state().ilpProtocol, origin: deps.origin ?? nodeId(config), metrics, live, sink, alertsOf: geofencing.alertsOf })
+  const webhooks = await createWebhookDelivery({ dir: config.DATA_DIR, log: log.child({ part: 'webhooks' }), metrics, worker: deps.worker ?? 0, ...retryPolicyFrom(config) })
+  const ingest = createIngest(config, { log, questdbHttpUrl: deps.questdbHttpUrl, protocolVersion: questdb.state().ilpProtocol, origin: deps.origin ?? nodeId(config), metrics, live, sink, alertsOf: geofencing.alertsOf, alertSink: async alerts => { await webhooks.enqueue(alerts.map(a => ({ ...a }))) } })
   useProtocol = ingest.useProtocol
   const { pipeline, toRows } = ingest
 
@@ -171,6 +176,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
   } catch (err) {
     questdb.close()
     geofencing.close()
+    await webhooks.close()
     throw err
   }
   // for the simulator and other local clients: the ports actually bound (MQTT_PORT may be 0)
@@ -204,6 +210,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
       await broker.close()
       // after the broker: no reading is evaluated any more
       geofencing.close()
+      await webhooks.close()
       questdb.close()
       // with QuestDB unreachable, waiting cannot drain anything: what is in the spool stays there for the next start
       await spool.close(questdbDown() ? 0 : Math.max(0, deadline - Date.now()))
@@ -215,7 +222,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps): Promise<
     return await closing
   }
 
-  return { addresses, bound, broker, registry, geofencing, spool, pipeline, live, metrics, internalToken: token, readiness, close }
+  return { addresses, bound, broker, registry, geofencing, webhooks, spool, pipeline, live, metrics, internalToken: token, readiness, close }
 }
 
 /** The broker's connect URLs with the host it was told to bind: a wildcard is logged as what it is. */

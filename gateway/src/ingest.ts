@@ -8,7 +8,7 @@ import { createLocalLiveBus, type LiveBus } from '../../lib/live-bus.js'
 import { createValidators } from './ingest/validate.js'
 import { createToRows, type ToRows } from './ingest/to-rows.js'
 import { createMonotonicClock } from './ingest/clock.js'
-import { createPipeline, type AlertsOf, type DurableSink, type IlpEncoder, type Pipeline } from './ingest/pipeline.js'
+import { createPipeline, type AlertSink, type AlertsOf, type DurableSink, type IlpEncoder, type Pipeline } from './ingest/pipeline.js'
 import { createFastIlpEncoder } from './questdb/ilp-fast-encoder.js'
 import { createIlpWriter } from './questdb/ilp-writer.js'
 import type { IlpSenderOptions } from './questdb/ilp-sender.js'
@@ -33,6 +33,8 @@ export interface IngestDeps {
   origin: string
   /** Alerts raised by accepted readings (geofencing), spooled with them. */
   alertsOf?: AlertsOf
+  /** Where raised alerts are queued for webhooks, before the publish is acknowledged. */
+  alertSink?: AlertSink
 }
 
 export interface Ingest {
@@ -66,7 +68,7 @@ export function createIngest (config: Config, deps: IngestDeps): Ingest {
     retentionDays: config.RETENTION_DAYS
   }, createMonotonicClock())
   const sink = deps.sink ?? (writer as NonNullable<typeof writer>)
-  const pipeline = createPipeline({ toRows, encoder, sink, live: deps.live ?? createLocalLiveBus(), metrics, ...(deps.alertsOf ? { alertsOf: deps.alertsOf } : {}) })
+  const pipeline = createPipeline({ toRows, encoder, sink, live: deps.live ?? createLocalLiveBus(), metrics, ...(deps.alertsOf ? { alertsOf: deps.alertsOf } : {}), ...(deps.alertSink ? { alertSink: deps.alertSink } : {}) })
   return {
     pipeline,
     toRows,

@@ -142,6 +142,7 @@ export async function runGateway (config: Config, log: Logger, opts: { live?: Li
       forward: [{ kind: 'device', file: registryPath(config.DATA_DIR) }, { kind: 'apikey', file: apiKeysFile(config.DATA_DIR) }, { kind: 'geofence', file: geofencesFile(config.DATA_DIR) }, { kind: 'webhook', file: webhooksFile(config.DATA_DIR) }],
       apply: {
         geofence: line => { g.geofencing.store.apply(line) },
+        webhook: line => { g.webhooks.apply(line) },
         device (line, origin) {
           const revoked = g.registry.apply(line)
           if (revoked === null) return

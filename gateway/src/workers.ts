@@ -317,6 +317,7 @@ export async function runGatewayWorker (config: Config, rootLog: Logger): Promis
     spoolDir: workerSpoolDir(config.DATA_DIR, index),
     // rows keyed by this worker's clock: apart from the other workers' and nodes'
     origin: `${nodeId(config)}/${index}`,
+    worker: index,
     // stamped at the session's start: one machine's clock orders the workers' sessions
     onSession: e => { send({ t: 'session', ...e, at: Date.now() }) },
     // the primary answers each session start: at once, or once the worker or node that held the vehicle has handed over

@@ -9,6 +9,7 @@ import type { Rows, RejectionRow, ToRows } from './to-rows.js'
 import { emptyRows } from './to-rows.js'
 import type { GatewayMetrics } from '../metrics.js'
 import type { AlertRow } from '../geofences/geofence-evaluator.js'
+import type { Alert } from '../../../schemas/types.js'
 import { alertLines } from '../geofences/alert-lines.js'
 import { toAlert } from '../geofences/alert-id.js'
 
@@ -37,7 +38,10 @@ export interface Pipeline {
 /** The alerts a payload's accepted readings raise (geofences); must not throw. */
 export type AlertsOf = (readings: Rows['readings']) => AlertRow[]
 
-export function createPipeline (deps: { toRows: ToRows, encoder: IlpEncoder, sink: DurableSink, live: LiveBus, metrics: GatewayMetrics, alertsOf?: AlertsOf }): Pipeline {
+/** Where raised alerts are made durable for delivery (webhooks); the publish that raised them waits for it. */
+export type AlertSink = (alerts: Alert[]) => Promise<void>
+
+export function createPipeline (deps: { toRows: ToRows, encoder: IlpEncoder, sink: DurableSink, live: LiveBus, metrics: GatewayMetrics, alertsOf?: AlertsOf, alertSink?: AlertSink }): Pipeline {
   const { toRows, encoder, sink, live, metrics, alertsOf } = deps
 
   function publishLive (rows: Rows): void {
@@ -98,9 +102,14 @@ export function createPipeline (deps: { toRows: ToRows, encoder: IlpEncoder, sin
         const alerts = alertsOf !== undefined && rows.readings.length > 0 ? alertsOf(rows.readings) : []
         // alerts go in the readings' spool append: durable with them, or not at all
         const chunk = alerts.length > 0 ? withAlerts(encoder.encode(rows), alerts) : encoder.encode(rows)
-        const durable = chunk ? sink.write(chunk) : Promise.resolve()
+        let durable: Promise<unknown> = chunk ? sink.write(chunk) : Promise.resolve()
         publishLive(rows)
-        if (alerts.length > 0) live.publish({ kind: 'alert', vehicleId: (alerts[0] as AlertRow).vehicleId, items: alerts.map(toAlert) })
+        if (alerts.length > 0) {
+          const items = alerts.map(toAlert)
+          live.publish({ kind: 'alert', vehicleId: (alerts[0] as AlertRow).vehicleId, items })
+          // acknowledged only once the deliveries are queued too: a crash between loses no webhook
+          if (deps.alertSink) durable = Promise.all([durable, deps.alertSink(items)])
+        }
         // the rows are not kept while we wait: a QoS 1 publish waits here for
         // its PUBACK, long enough for the parsed payload to reach the old
         // generation if it were still referenced

@@ -19,6 +19,7 @@ import { createIlpEncoder } from './peers/ilp-client-encoder.js'
 import { emptyRows } from '../gateway/src/ingest/to-rows.js'
 import { runApi } from '../api/src/main.js'
 import { createApiKey } from '../api/src/api-keys.js'
+import { percentile, progress } from './harness/standalone.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -37,12 +38,7 @@ const SEED_DEADLINE = Date.now() + Number(args['seed-deadline-s']) * 1000
 const DAY_US = 86400e6
 const TRACK_ID = 'bench-track'
 
-const progress = (msg: string, data: object = {}): void => { process.stderr.write(`${new Date().toISOString()} ${msg} ${JSON.stringify(data)}\n`) }
 const vid = (v: number): string => `bench-${String(v).padStart(5, '0')}`
-
-function percentile (sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(p / 100 * sorted.length) - 1)] as number
-}
 
 const root = mkdtempSync(join(tmpdir(), 'fleetgate-api-bench-'))
 const db = await startQuestDb({ root: join(root, 'qdb') })

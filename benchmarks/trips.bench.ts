@@ -28,6 +28,7 @@ import { emptyRows, type Rows } from '../gateway/src/ingest/to-rows.js'
 import { runApi } from '../api/src/main.js'
 import { createApiKey } from '../api/src/api-keys.js'
 import { createDailyReports, vehicleTrips, type TripOptions } from '../api/src/trips/trip-query.js'
+import { percentile, progress } from './harness/standalone.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -52,12 +53,7 @@ const SEED_DEADLINE = Date.now() + Number(args['seed-deadline-s']) * 1000
 const DAY_S = 86400
 const TRIP_ID = 'bench-month'
 
-const progress = (msg: string, data: object = {}): void => { process.stderr.write(`${new Date().toISOString()} ${msg} ${JSON.stringify(data)}\n`) }
 const vid = (v: number): string => `fleet-${String(v).padStart(5, '0')}`
-
-function percentile (sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(p / 100 * sorted.length) - 1)] as number
-}
 
 function summary (times: number[]): Record<string, number> {
   const s = [...times].sort((a, b) => a - b)

@@ -21,6 +21,9 @@ t.test('the Docker image starts with the flags', async t => {
 })
 
 t.test("the benchmarks' gateway and api children get the flags", async t => {
-  t.match(read('benchmarks/harness/processes.ts'), "spawn(process.execPath, [...NODE_FLAGS, ...nodeArgs, '--import', 'tsx', 'bin/cli.ts', 'start']")
+  const processes = read('benchmarks/harness/processes.ts')
+  t.match(processes, 'spawn(process.execPath, [...NODE_FLAGS, ...args]', 'every fleetgate child through one launcher with the flags')
+  t.match(processes, "spawnFleetgate(cleanup, [...nodeArgs, '--import', 'tsx', 'bin/cli.ts', 'start']", 'fleetgate start')
+  t.match(processes, "spawnFleetgate(cleanup, ['--import', 'tsx', 'bin/cli.ts', cmd]", 'fleetgate gateway and api alone')
   t.match(read('benchmarks/live.bench.ts'), "execArgv: [...NODE_FLAGS, '--import', 'tsx']")
 })

@@ -16,17 +16,7 @@ import { startRedisForTest } from './redis-helper.js'
 import { openLive, wsUrl } from '../api/test/live-helper.js'
 import { createApiKey } from '../api/src/api-keys.js'
 import { vehicleTopic } from '../schemas/topics.js'
-
-async function text (url: string): Promise<string> {
-  return await (await fetch(url)).text()
-}
-
-/** The sum of a metric's samples that carry `label`. */
-function metricSum (body: string, name: string, label = ''): number {
-  let n = 0
-  for (const m of body.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm'))) if ((m[1] as string).includes(label)) n += Number(m[2])
-  return n
-}
+import { metricSum, text } from './metrics-helper.js'
 
 t.test('two gateway nodes and two api nodes on one Redis', async t => {
   const [db, redis] = await Promise.all([startQuestDbForTest(t), startRedisForTest(t)])

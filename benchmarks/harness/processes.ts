@@ -92,51 +92,58 @@ export async function watchProcess<T> (pid: number, fn: () => Promise<T>): Promi
 export interface GatewayChild { pid: number, mqttUrl: string, httpUrl: string, dataDir: string, pgUrl: string, stop: () => Promise<void> }
 
 /**
- * `fleetgate start` (gateway + api) on free loopback ports against the given
- * QuestDB; `at` restarts one on the DATA_DIR and ports of an earlier one.
+ * A `fleetgate <cmd>` child from the repository's root, stopped at cleanup
+ * (SIGTERM, then SIGKILL after 15 s); resolves with the addresses of its
+ * `upMessage` log line.
  */
-export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string, pgUrl: string }, env: Record<string, string> = {}, nodeArgs: string[] = [], at?: { dataDir: string, mqttPort: number, httpPort: number }): Promise<GatewayChild> {
-  const dataDir = at?.dataDir ?? tempDir(cleanup, 'fleetgate-bench-gw-')
-  const child = spawn(process.execPath, [...NODE_FLAGS, ...nodeArgs, '--import', 'tsx', 'bin/cli.ts', 'start'], {
-    cwd: new URL('../..', import.meta.url).pathname,
-    env: {
-      ...process.env,
-      MQTT_HOST: '127.0.0.1',
-      HTTP_HOST: '127.0.0.1',
-      MQTT_PORT: String(at?.mqttPort ?? 0),
-      MQTT_WS_PORT: '-1',
-      HTTP_PORT: String(at?.httpPort ?? 0),
-      DATA_DIR: dataDir,
-      QUESTDB_HTTP_URL: db.httpUrl,
-      QUESTDB_PG_URL: db.pgUrl,
-      LOG_LEVEL: 'info',
-      // the benchmarks' own WebSocket and HTTP probes measure latency, not auth
-      API_AUTH: 'off',
-      ...env
-    },
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
+async function spawnFleetgate (cleanup: Cleanup, args: string[], env: NodeJS.ProcessEnv, upMessage: string, timeoutMs: number): Promise<{ child: ChildProcess, http: string, mqtt: string | null, stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...args], { cwd: new URL('../..', import.meta.url).pathname, env, stdio: ['ignore', 'pipe', 'inherit'] })
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return
     child.kill('SIGTERM')
     await new Promise(resolve => { const t = setTimeout(() => { child.kill('SIGKILL'); resolve(null) }, 15000); child.once('exit', () => { clearTimeout(t); resolve(null) }) })
   }
   cleanup.add(stop)
-  const up = await new Promise<{ http: string, mqtt: string }>((resolve, reject) => {
+  const up = await new Promise<{ http: string, mqtt: string | null }>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream })
-    const t = setTimeout(() => reject(new Error('gateway did not start within 60 s')), 60000)
+    const t = setTimeout(() => reject(new Error(`${upMessage}: not within ${timeoutMs / 1000} s`)), timeoutMs)
     rl.on('line', line => {
       try {
         const msg = JSON.parse(line) as { msg?: string, http?: string | string[], mqtt?: string, level?: number }
         // one process logs every address its api bound (a list), the workers' primary one URL
         const http = Array.isArray(msg.http) ? msg.http[0] : msg.http
-        if (msg.msg === 'fleetgate up' && http && msg.mqtt) { clearTimeout(t); resolve({ http, mqtt: msg.mqtt }) }
+        if (msg.msg === upMessage && http) { clearTimeout(t); resolve({ http, mqtt: msg.mqtt ?? null }) }
         if ((msg.level ?? 0) >= 50) process.stderr.write(line + '\n')
       } catch {}
     })
-    child.once('exit', code => { clearTimeout(t); reject(new Error(`gateway exited with ${code}`)) })
+    child.once('exit', code => { clearTimeout(t); reject(new Error(`${args.join(' ')} exited with ${code}`)) })
   })
-  return { pid: child.pid as number, mqttUrl: up.mqtt, httpUrl: up.http, dataDir, pgUrl: db.pgUrl, stop }
+  return { child, ...up, stop }
+}
+
+/**
+ * `fleetgate start` (gateway + api) on free loopback ports against the given
+ * QuestDB; `at` restarts one on the DATA_DIR and ports of an earlier one.
+ */
+export async function startGatewayChild (cleanup: Cleanup, db: { httpUrl: string, pgUrl: string }, env: Record<string, string> = {}, nodeArgs: string[] = [], at?: { dataDir: string, mqttPort: number, httpPort: number }): Promise<GatewayChild> {
+  const dataDir = at?.dataDir ?? tempDir(cleanup, 'fleetgate-bench-gw-')
+  const up = await spawnFleetgate(cleanup, [...nodeArgs, '--import', 'tsx', 'bin/cli.ts', 'start'], {
+    ...process.env,
+    MQTT_HOST: '127.0.0.1',
+    HTTP_HOST: '127.0.0.1',
+    MQTT_PORT: String(at?.mqttPort ?? 0),
+    MQTT_WS_PORT: '-1',
+    HTTP_PORT: String(at?.httpPort ?? 0),
+    DATA_DIR: dataDir,
+    QUESTDB_HTTP_URL: db.httpUrl,
+    QUESTDB_PG_URL: db.pgUrl,
+    LOG_LEVEL: 'info',
+    // the benchmarks' own WebSocket and HTTP probes measure latency, not auth
+    API_AUTH: 'off',
+    ...env
+  }, 'fleetgate up', 60000)
+  if (up.mqtt === null) throw new Error('fleetgate start logged no MQTT address')
+  return { pid: up.child.pid as number, mqttUrl: up.mqtt, httpUrl: up.http, dataDir, pgUrl: db.pgUrl, stop: up.stop }
 }
 
 /** A probe's latency percentiles (ms) and the number of readings it received while measuring. */
@@ -312,29 +319,6 @@ export interface NodeChild { pid: number, httpUrl: string, mqttUrl: string | nul
  * loopback ports; resolves with the addresses it logs once up.
  */
 export async function startNodeChild (cleanup: Cleanup, cmd: 'gateway' | 'api', env: Record<string, string>): Promise<NodeChild> {
-  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', 'bin/cli.ts', cmd], {
-    cwd: new URL('..', import.meta.url).pathname,
-    env: { ...process.env, MQTT_HOST: '127.0.0.1', HTTP_HOST: '127.0.0.1', MQTT_PORT: '0', MQTT_WS_PORT: '-1', HTTP_PORT: '0', GATEWAY_HTTP_PORT: '0', LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...env },
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    child.kill('SIGTERM')
-    await new Promise(resolve => { const t = setTimeout(() => { child.kill('SIGKILL'); resolve(null) }, 15000); child.once('exit', () => { clearTimeout(t); resolve(null) }) })
-  }
-  cleanup.add(stop)
-  const up = await new Promise<{ http: string, mqtt: string | null }>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream })
-    const t = setTimeout(() => reject(new Error(`fleetgate ${cmd} did not start within 90 s`)), 90000)
-    rl.on('line', line => {
-      try {
-        const msg = JSON.parse(line) as { msg?: string, http?: string | string[], mqtt?: string, level?: number }
-        const http = Array.isArray(msg.http) ? msg.http[0] : msg.http
-        if (msg.msg === `fleetgate ${cmd} up` && http) { clearTimeout(t); resolve({ http, mqtt: msg.mqtt ?? null }) }
-        if ((msg.level ?? 0) >= 50) process.stderr.write(line + '\n')
-      } catch {}
-    })
-    child.once('exit', code => { clearTimeout(t); reject(new Error(`fleetgate ${cmd} exited with ${code}`)) })
-  })
-  return { pid: child.pid as number, httpUrl: up.http, mqttUrl: up.mqtt, stop }
+  const up = await spawnFleetgate(cleanup, ['--import', 'tsx', 'bin/cli.ts', cmd], { ...process.env, MQTT_HOST: '127.0.0.1', HTTP_HOST: '127.0.0.1', MQTT_PORT: '0', MQTT_WS_PORT: '-1', HTTP_PORT: '0', GATEWAY_HTTP_PORT: '0', LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...env }, `fleetgate ${cmd} up`, 90000)
+  return { pid: up.child.pid as number, httpUrl: up.http, mqttUrl: up.mqtt, stop: up.stop }
 }

@@ -7,22 +7,14 @@
 import { randomBytes } from 'node:crypto'
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { WebhookAlert as Alert } from '../../../schemas/types.js'
+import type { WebhookAlert as Alert, WebhookSecret } from '../../../schemas/types.js'
 import { appendedLines } from '../broker/appended-lines.js'
 
 export const WEBHOOKS_FILE = 'webhooks.jsonl'
 export const WEBHOOK_ID = /^wh_[0-9a-f]{16}$/
 
-/** A registered webhook as the gateways hold it (with its secret). */
-export interface StoredWebhook {
-  id: string
-  url: string
-  rule_ids: string[]
-  types: string[]
-  name: string
-  created: string
-  secret: string
-}
+/** A registered webhook as the gateways hold it: with its secret, as registration shows it once (webhook-secret.schema.json). */
+export type StoredWebhook = WebhookSecret
 
 export type WebhookInfo = Omit<StoredWebhook, 'secret'>
 

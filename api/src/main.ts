@@ -18,8 +18,8 @@ import {
   type Ingest, type Pipeline, type QuestDbAddress, type RedisBus, type RegistryStream
 } from '../../gateway/src/index.js'
 import { apiKeysFile } from './api-keys.js'
-import { geofencesFile, openGeofenceStore } from '../../gateway/src/geofences/geofence-store.js'
-import { webhooksFile } from '../../gateway/src/webhooks/webhook-registry.js'
+import { geofencesFile, openGeofenceStore } from '../../gateway/src/index.js'
+import { webhooksFile } from '../../gateway/src/index.js'
 
 export interface ApiDeps {
   questdb?: QuestDbAddress

@@ -22,3 +22,11 @@ export { openDeviceRegistry, registryPath, issueToken, issueTokenBatch, revokeTo
 // scale-out across machines
 export { createRedisBus, joinBus, type RedisBus } from './bus/redis-bus.js'
 export { openRegistryStream, type RegistryStream } from './bus/registry-stream.js'
+
+// fleet configuration the admin API writes and the gateways follow: geofences, webhooks
+export { geofencesFile, openGeofenceStore, deleteGeofence, putGeofence, type GeofenceStore } from './geofences/geofence-store.js'
+export { geometryProblem } from './geofences/geometry.js'
+export { alertId, parseAlertId, type AlertKey } from './geofences/alert-id.js'
+export { webhooksFile, deleteWebhook, readWebhooks, registerWebhook, requestDeadLetterRetry, webhookUrlProblem, withoutSecret } from './webhooks/webhook-registry.js'
+export { readDeadLetters } from './webhooks/webhook-queue.js'
+export { idempotencyKey } from './webhooks/webhook-attempt.js'

@@ -4,7 +4,7 @@
 // POST /alerts/:alertId/ack: who (the API key's id) and when.
 import type { FastifyPluginAsync } from 'fastify'
 import type { Alert, AlertList, AlertsQuery } from '../../../schemas/types.js'
-import { alertId, parseAlertId, type AlertKey } from '../../../gateway/src/geofences/alert-id.js'
+import { alertId, parseAlertId, type AlertKey } from '../../../gateway/src/index.js'
 import { microsToIso, toEpochMicros } from '../../../schemas/timestamps.js'
 import { ref } from '../api-schemas.js'
 import { API_ERR_BAD_CURSOR, API_ERR_BAD_RANGE, API_ERR_NOT_FOUND } from '../errors.js'

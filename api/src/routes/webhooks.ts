@@ -4,9 +4,9 @@
 // read from the gateways' queues under the same DATA_DIR.
 import type { FastifyPluginAsync } from 'fastify'
 import type { WebhookCreate, WebhookDeadLetters, WebhookList, WebhookRetry, WebhookSecret, Webhook } from '../../../schemas/types.js'
-import { readDeadLetters } from '../../../gateway/src/webhooks/webhook-queue.js'
-import { deleteWebhook, readWebhooks, registerWebhook, requestDeadLetterRetry, webhookUrlProblem, withoutSecret } from '../../../gateway/src/webhooks/webhook-registry.js'
-import { idempotencyKey } from '../../../gateway/src/webhooks/webhook-attempt.js'
+import { readDeadLetters } from '../../../gateway/src/index.js'
+import { deleteWebhook, readWebhooks, registerWebhook, requestDeadLetterRetry, webhookUrlProblem, withoutSecret } from '../../../gateway/src/index.js'
+import { idempotencyKey } from '../../../gateway/src/index.js'
 import { ref } from '../api-schemas.js'
 import { API_ERR_BAD_WEBHOOK_URL, API_ERR_NOT_FOUND } from '../errors.js'
 import { adminErrors, guardAdmin, type AdminOptions } from './admin-access.js'

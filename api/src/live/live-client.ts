@@ -59,6 +59,8 @@ export interface FeedContext {
   snapshot: (sub: Subscription) => Position[]
   /** Asks for a flush of this client at the end of this turn of the event loop (or after maxWakeMs). */
   wake: (c: LiveClient) => void
+  /** The feed lets go of this client: nothing more is sent to it, its socket may still deliver what it holds. */
+  release: (c: LiveClient) => void
 }
 
 export class LiveClient {
@@ -76,6 +78,8 @@ export class LiveClient {
   private conflatedUncounted = 0
   /** Set by closeUnread: the time by which the socket is destroyed even if its close frame is still queued. */
   private releaseBy = 0
+  /** Bytes still queued for that socket at the last check: less means the peer reads again. */
+  private releaseLeft = Number.POSITIVE_INFINITY
   alive = true
   closed = false
 
@@ -239,9 +243,22 @@ export class LiveClient {
 
   /** Lets go of a socket closed by closeUnread once its close frame is in the kernel (checked on every feed tick). */
   private releaseIfSent (now: number): void {
-    // a peer that never reads again: the frame is lost with the socket, after a bounded wait
-    if (this.socket.writableLength === 0 || now > this.releaseBy) {
+    const left = this.socket.writableLength
+    // a peer that reads again gets the time it needs: nothing new is queued, so each wait ends in progress or in release
+    if (left < this.releaseLeft) this.releaseBy = now + this.ctx.limits.stallTimeoutMs
+    this.releaseLeft = left
+    if (left === 0) {
+      // the frame is in the kernel: half-close after it and keep reading, so
+      // the kernel delivers it to a peer that reads again (a socket destroyed
+      // with data still to read is reset, and its queue discarded with it)
       this.releaseBy = 0
+      this.ctx.release(this)
+      this.socket.end()
+      setTimeout(() => this.ws.terminate(), this.ctx.limits.stallTimeoutMs).unref()
+    } else if (now > this.releaseBy) {
+      // a peer that never reads again: the frame is lost with the socket, after a bounded wait
+      this.releaseBy = 0
+      this.ctx.release(this)
       this.ws.terminate()
     }
   }

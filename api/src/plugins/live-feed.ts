@@ -69,6 +69,14 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
     awake.clear()
   }
   const awakeBatch = turnBatch(flushAwake, limits.maxWakeMs)
+  /** A client leaves the feed: its socket closed, or the feed let go of it (a close frame on its way). */
+  function forget (client: LiveClient): void {
+    if (!clients.delete(client)) return
+    metrics.clients.dec()
+    index.delete(client)
+    metrics.subscriptions.set(index.size)
+    awake.delete(client)
+  }
   const ctx: FeedContext = {
     limits,
     metrics,
@@ -77,7 +85,8 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
     wake (c) {
       if (awake.size === 0) awakeBatch.opened()
       awake.add(c)
-    }
+    },
+    release: c => { forget(c) }
   }
 
   function onLive (msg: LiveMessage): void {
@@ -154,11 +163,7 @@ export default fp<LiveFeedOptions>(async function liveFeed (fastify, opts) {
     socket.on('pong', () => { client.alive = true })
     socket.on('close', () => {
       client.closed = true
-      clients.delete(client)
-      metrics.clients.dec()
-      index.delete(client)
-      metrics.subscriptions.set(index.size)
-      awake.delete(client)
+      forget(client)
     })
     socket.on('message', (data, isBinary) => {
       client.alive = true

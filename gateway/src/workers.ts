@@ -44,6 +44,7 @@ export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>
 type Up =
   | { t: 'ready', addresses: Addresses }
   | { t: 'live', batch: LiveMessage[] }
+  /** `at`: the monotonic clock (ns), one for every process of the machine, fine enough to order two CONNECTs of one id */
   | { t: 'session', vehicleId: string, sid: number, started: boolean, at: number }
   | { t: 'metrics', id: number, json: MetricsJson }
   | { t: 'handover', reply: number, h: Handover | null }
@@ -319,7 +320,7 @@ export async function runGatewayWorker (config: Config, rootLog: Logger): Promis
     origin: `${nodeId(config)}/${index}`,
     worker: index,
     // stamped at the session's start: one machine's clock orders the workers' sessions
-    onSession: e => { send({ t: 'session', ...e, at: Date.now() }) },
+    onSession: e => { send({ t: 'session', ...e, at: Number(process.hrtime.bigint()) }) },
     // the primary answers each session start: at once, or once the worker or node that held the vehicle has handed over
     holdOnlineMs: () => HANDOVER_WAIT_MS
   })

@@ -1,5 +1,5 @@
-// WebSocket live feed at /api/v1/live, filtered on the server (README, "Live
-// feed"). The live bus hands every accepted position to onLive, which keeps
+// WebSocket live feed at /api/v1/live, filtered on the server
+// (docs/live-protocol.md). The live bus hands every accepted position to onLive, which keeps
 // the latest-position table and routes the position through the subscription
 // index to the clients that want it; it never awaits a client. Clients are
 // flushed at the end of the event-loop turn (max_hz 0; in a turn longer than
